@@ -1,0 +1,42 @@
+# covetd developer entry points. `make run` and `make test` work from a fresh clone
+# on Debian/Ubuntu with Python 3.11+ (they create .venv and install what they need).
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.covetd-installed
+
+.PHONY: run test lint typecheck pytest bench docs clean
+
+$(BIN)/python:
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
+	  { echo "covetd needs Python 3.11+ (found: $$($(PYTHON) --version 2>&1))"; exit 1; }
+	@$(PYTHON) -m venv $(VENV) || { rm -rf $(VENV); \
+	  echo "could not create $(VENV): install venv support (Debian/Ubuntu: apt-get install python3-venv)"; exit 1; }
+
+$(STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e '.[test]'
+	touch $@
+
+run: $(STAMP)
+	$(BIN)/covetd -c config/covetd.yaml
+
+lint: $(STAMP)
+	$(BIN)/ruff check covetd tests examples loadtests
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+pytest: $(STAMP)
+	$(BIN)/pytest
+
+test: lint typecheck pytest
+
+bench: $(STAMP)
+	$(BIN)/python loadtests/bench_engine.py
+
+docs: $(STAMP)
+	$(BIN)/python -m covetd.config.docs > docs/configuration.md
+
+clean:
+	rm -rf $(VENV) build *.egg-info .mypy_cache .ruff_cache .pytest_cache
