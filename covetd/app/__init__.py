@@ -1,0 +1,1 @@
+"""The Covet web framework: routing, requests, responses."""

@@ -1,0 +1,261 @@
+"""The Covet application: routes, exception handlers, lifespan hooks, state.
+
+``handle(request) -> Response`` is the native entry point covetd's engine calls. The
+same object is an ASGI 3 application (``__call__``), so ``uvicorn module:app`` serves
+it too.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import inspect
+import logging
+from collections.abc import Callable, Mapping
+from contextlib import AbstractAsyncContextManager
+from typing import Any, TypeVar
+
+from .datastructures import State
+from .exceptions import HTTPException
+from .requests import Request
+from .responses import JSONResponse, PlainTextResponse, Response
+from .routing import (
+    CALL_NOTHING,
+    CALL_PARAMS,
+    CALL_REQUEST,
+    Handler,
+    Route,
+    Router,
+)
+
+__all__ = ["Covet"]
+
+error_log = logging.getLogger("covetd.error")
+
+Lifespan = Callable[["Covet"], AbstractAsyncContextManager[Mapping[str, Any] | None]]
+ExceptionHandler = Callable[[Request, Exception], Any]
+F = TypeVar("F", bound=Callable[..., Any])
+
+_OCTET_STREAM = "application/octet-stream"
+
+
+class Covet:
+    """A web application.
+
+    >>> app = Covet()
+    >>> @app.get("/users/{id:int}")
+    ... async def user(request, id: int):
+    ...     return {"id": id}
+    """
+
+    def __init__(self, *, lifespan: Lifespan | None = None, debug: bool = False) -> None:
+        self.router = Router()
+        self.state = State()
+        self.debug = debug
+        self._lifespan = lifespan
+        self._lifespan_stack: contextlib.AsyncExitStack | None = None
+        self._startup: list[Callable[[], Any]] = []
+        self._shutdown: list[Callable[[], Any]] = []
+        self._handlers_by_status: dict[int, ExceptionHandler] = {}
+        self._handlers_by_class: dict[type[BaseException], ExceptionHandler] = {}
+
+    # -- routes (delegated to the app's router) ----------------------------------------
+
+    def route(
+        self, path: str, methods: tuple[str, ...] | list[str] = ("GET",), name: str | None = None
+    ) -> Callable[[F], F]:
+        return self.router.route(path, methods, name)  # type: ignore[return-value]
+
+    def get(self, path: str, name: str | None = None) -> Callable[[F], F]:
+        return self.router.get(path, name)  # type: ignore[return-value]
+
+    def post(self, path: str, name: str | None = None) -> Callable[[F], F]:
+        return self.router.post(path, name)  # type: ignore[return-value]
+
+    def put(self, path: str, name: str | None = None) -> Callable[[F], F]:
+        return self.router.put(path, name)  # type: ignore[return-value]
+
+    def patch(self, path: str, name: str | None = None) -> Callable[[F], F]:
+        return self.router.patch(path, name)  # type: ignore[return-value]
+
+    def delete(self, path: str, name: str | None = None) -> Callable[[F], F]:
+        return self.router.delete(path, name)  # type: ignore[return-value]
+
+    def head(self, path: str, name: str | None = None) -> Callable[[F], F]:
+        return self.router.head(path, name)  # type: ignore[return-value]
+
+    def options(self, path: str, name: str | None = None) -> Callable[[F], F]:
+        return self.router.options(path, name)  # type: ignore[return-value]
+
+    def add_route(
+        self,
+        path: str,
+        endpoint: Handler,
+        methods: tuple[str, ...] | list[str] = ("GET",),
+        name: str | None = None,
+    ) -> Route:
+        return self.router.add_route(path, endpoint, methods, name)
+
+    def include_router(self, router: Router, prefix: str = "") -> None:
+        self.router.include_router(router, prefix)
+
+    def url_path_for(self, name: str, **params: Any) -> str:
+        return self.router.url_path_for(name, **params)
+
+    @property
+    def routes(self) -> list[Route]:
+        return self.router.routes
+
+    # -- errors ------------------------------------------------------------------------
+
+    def exception_handler(self, key: int | type[BaseException]) -> Callable[[F], F]:
+        """Register ``handler(request, exc)`` for a status code or an exception class."""
+
+        def decorator(handler: F) -> F:
+            self.add_exception_handler(key, handler)
+            return handler
+
+        return decorator
+
+    def add_exception_handler(
+        self, key: int | type[BaseException], handler: ExceptionHandler
+    ) -> None:
+        if isinstance(key, int):
+            self._handlers_by_status[key] = handler
+        else:
+            self._handlers_by_class[key] = handler
+
+    def _handler_for(self, exc: Exception) -> ExceptionHandler | None:
+        if isinstance(exc, HTTPException) and exc.status_code in self._handlers_by_status:
+            return self._handlers_by_status[exc.status_code]
+        for cls in type(exc).__mro__:
+            handler = self._handlers_by_class.get(cls)
+            if handler is not None:
+                return handler
+        return None
+
+    async def _handle_error(self, request: Request, exc: Exception) -> Response:
+        handler = self._handler_for(exc)
+        if handler is not None:
+            try:
+                return to_response(await _call(handler, request, exc))
+            except Exception:
+                error_log.exception(
+                    "Exception in the exception handler for %s", request.request_line
+                )
+                return _internal_error()
+        if isinstance(exc, HTTPException):
+            return JSONResponse({"detail": exc.detail}, exc.status_code, exc.headers)
+        error_log.error("Exception in handler for %s", request.request_line, exc_info=exc)
+        return _internal_error()
+
+    # -- lifespan ----------------------------------------------------------------------
+
+    def on_startup(self, func: F) -> F:
+        """Run ``func`` (sync or async) when a worker starts, before it serves."""
+        self._startup.append(func)
+        return func
+
+    def on_shutdown(self, func: F) -> F:
+        """Run ``func`` when a worker stops, after in-flight requests are done."""
+        self._shutdown.append(func)
+        return func
+
+    async def startup(self) -> None:
+        for func in self._startup:
+            await _call(func)
+        if self._lifespan is not None:
+            stack = contextlib.AsyncExitStack()
+            state = await stack.enter_async_context(self._lifespan(self))
+            self._lifespan_stack = stack
+            if state:
+                self.state.__dict__.update(state)
+
+    async def shutdown(self) -> None:
+        stack, self._lifespan_stack = self._lifespan_stack, None
+        if stack is not None:
+            await stack.aclose()
+        for func in self._shutdown:
+            await _call(func)
+
+    # -- the native entry point (hot path) ---------------------------------------------
+
+    async def handle(self, request: Request) -> Response:
+        request.app = self
+        try:
+            route, params = self.router.resolve(request.method, request.path)
+            request.route = route
+            request.path_params = params
+            endpoint = route.endpoint
+            if route.is_async:
+                style = route.call_style
+                if style == CALL_REQUEST:
+                    result = await endpoint(request)
+                elif style == CALL_NOTHING:
+                    result = await endpoint()
+                elif style == CALL_PARAMS:
+                    result = await endpoint(**params)
+                else:
+                    result = await endpoint(request, **params)
+            else:
+                result = await _run_sync(route, request, params)
+            if isinstance(result, Response):
+                return result
+            return to_response(result)
+        except Exception as exc:
+            return await self._handle_error(request, exc)
+
+    # -- ASGI ----------------------------------------------------------------------------
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        from .asgi import serve_asgi  # the ASGI face is optional; keep it out of import time
+
+        await serve_asgi(self, scope, receive, send)
+
+
+def to_response(result: Any) -> Response:
+    """Turn what a handler returned into a Response (dict/list → JSON, str → text)."""
+    kind = type(result)
+    if kind is dict or kind is list:
+        return JSONResponse(result)
+    if kind is str:
+        return PlainTextResponse(result)
+    if isinstance(result, Response):
+        return result
+    if kind is bytes:
+        return Response(result, media_type=_OCTET_STREAM)
+    if result is None:
+        return Response(status_code=204)
+    if isinstance(result, dict | list | tuple):
+        return JSONResponse(result)
+    raise TypeError(
+        f"a handler returned {kind.__name__}; return a Response, dict, list, str or bytes"
+    )
+
+
+async def _run_sync(route: Route, request: Request, params: dict[str, Any]) -> Any:
+    """Plain ``def`` handlers run in the default thread pool, never on the event loop."""
+    style = route.call_style
+    endpoint = route.endpoint
+    call: Callable[[], Any]
+    if style == CALL_REQUEST:
+        call = functools.partial(endpoint, request)
+    elif style == CALL_NOTHING:
+        call = endpoint
+    elif style == CALL_PARAMS:
+        call = functools.partial(endpoint, **params)
+    else:
+        call = functools.partial(endpoint, request, **params)
+    return await asyncio.to_thread(call)
+
+
+async def _call(func: Callable[..., Any], *args: Any) -> Any:
+    result = func(*args)
+    if inspect.isawaitable(result):
+        result = await result
+    return result
+
+
+def _internal_error() -> Response:
+    return PlainTextResponse("Internal Server Error\n", 500)

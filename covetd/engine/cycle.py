@@ -1,0 +1,270 @@
+"""One request/response exchange on a connection: the request body flowing in, the
+response flowing out, and who ended it.
+
+The connection (``protocol.py``) owns the transport; a cycle only writes through it
+while it is the connection's current cycle, which is what keeps pipelined responses in
+order. A cycle ends exactly once, in ``finish``: the response was written, or the
+connection was lost ("disconnected": the client left) or aborted ("broken": the server
+gave up on it).
+
+Hot path: a cycle is created per request, so its state lives in class-level defaults
+and an instance only stores what differs (a GET sets four attributes).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import deque
+from typing import TYPE_CHECKING
+
+from ..app.exceptions import ClientDisconnect, HTTPException
+from ..app.requests import Request
+from ..app.responses import Response
+from .h1.errors import ProtocolError
+from .h1.parser import RequestHead
+from .h1.writer import CONTINUE, LAST_CHUNK, encode_chunk, serialize_head
+
+if TYPE_CHECKING:
+    from .protocol import HttpProtocol
+
+__all__ = ["RequestCycle"]
+
+error_log = logging.getLogger("covetd.error")
+
+# Above this many unread body bytes the connection stops reading from the socket.
+BODY_HIGH_WATER = 256 * 1024
+BODY_LOW_WATER = 64 * 1024
+# Bodies up to this size go out in the same write as their head.
+COALESCE_LIMIT = 64 * 1024
+
+
+class RequestCycle:
+    """The engine side of one request: implements the body channel and the writer."""
+
+    chunks: deque[bytes] | None = None
+    buffered = 0
+    body_error: ProtocolError | None = None
+    waiter: asyncio.Future[None] | None = None
+    continue_sent = False
+    response_started = False
+    response_complete = False
+    disconnected = False
+    status = 0
+    bytes_sent = 0
+    started_at = 0.0
+    task: asyncio.Task[None] | None = None
+    _request: Request | None = None
+    _closed: asyncio.Future[None] | None = None
+
+    def __init__(self, conn: HttpProtocol, head: RequestHead) -> None:
+        self.conn = conn
+        self.head = head
+        self.keep_alive = head.keep_alive
+        self.body_complete = not head.has_body
+
+    @property
+    def request(self) -> Request:
+        """The framework's view of this request (built on first use: ASGI needs none)."""
+        request = self._request
+        if request is None:
+            head = self.head
+            conn = self.conn
+            request = self._request = Request(
+                head.method,
+                head.raw_path,
+                head.query_string,
+                head.headers,
+                head.http_version,
+                conn.server.scheme,
+                conn.client,
+                conn.sockname,
+                "",
+                self,
+            )
+        return request
+
+    async def wait_closed(self) -> None:
+        """Wait until the response is complete or the client is gone."""
+        if self.response_complete or self.disconnected:
+            return
+        if self._closed is None:
+            self._closed = self.conn.loop.create_future()
+        await self._closed
+
+    def _release_closed(self) -> None:
+        closed = self._closed
+        if closed is not None and not closed.done():
+            closed.set_result(None)
+
+    # -- body: parser side -------------------------------------------------------------
+
+    def feed_body(self, data: bytes) -> None:
+        if self.response_complete:
+            return  # the handler is done; the rest of the body is read and dropped
+        if self.chunks is None:
+            self.chunks = deque()
+        self.chunks.append(data)
+        self.buffered += len(data)
+        if self.buffered > BODY_HIGH_WATER:
+            self.conn.pause_reading_for_body()
+        self._wake()
+
+    def end_body(self) -> None:
+        self.body_complete = True
+        self._wake()
+
+    def fail_body(self, error: ProtocolError) -> None:
+        self.body_error = error
+        self.keep_alive = False
+        self._wake()
+
+    def connection_lost(self) -> None:
+        self.disconnected = True
+        self._wake()
+        self._release_closed()
+
+    def _wake(self) -> None:
+        waiter = self.waiter
+        if waiter is not None:
+            self.waiter = None
+            if not waiter.done():
+                waiter.set_result(None)
+
+    # -- body: handler side (the BodyChannel protocol) ----------------------------------
+
+    async def read_chunk(self) -> bytes:
+        while True:
+            if self.chunks:
+                chunk = self.chunks.popleft()
+                self.buffered -= len(chunk)
+                if self.buffered < BODY_LOW_WATER:
+                    self.conn.resume_reading_for_body()
+                return chunk
+            if self.body_error is not None:
+                raise HTTPException(self.body_error.status, self.body_error.detail)
+            if self.body_complete:
+                return b""
+            if self.disconnected:
+                raise ClientDisconnect()
+            if self.head.expect_continue and not self.continue_sent and not self.response_started:
+                self.continue_sent = True
+                self.conn.write(CONTINUE)
+            self.waiter = self.conn.loop.create_future()
+            await self.waiter
+
+    def is_disconnected(self) -> bool:
+        return self.disconnected
+
+    @property
+    def body_pending(self) -> bool:
+        """True while body bytes are buffered or still to come from the client."""
+        return bool(self.chunks) or not self.body_complete
+
+    # -- response ---------------------------------------------------------------------
+
+    def start(
+        self, status: int, headers: list[tuple[bytes, bytes]], chunked: bool = False
+    ) -> bytes:
+        """The head for ``status``/``headers``; decides keep-alive once, here."""
+        keep_alive = self.keep_alive
+        if keep_alive and (
+            self.conn.closing
+            # The client still holds the body back: nothing after it could be framed.
+            or (not self.body_complete and self.head.expect_continue and not self.continue_sent)
+        ):
+            keep_alive = False
+        for name, value in headers:
+            if name == b"connection":
+                if b"close" in value.lower():
+                    keep_alive = False
+                headers = [h for h in headers if h[0] != b"connection"]
+                break
+        head = serialize_head(
+            status,
+            headers,
+            self.conn.server.preamble.value,
+            keep_alive,
+            chunked,
+            self.head.http_version == "1.0",
+        )
+        self.response_started = True
+        self.keep_alive = keep_alive
+        self.status = status
+        return head
+
+    def write(self, data: bytes) -> None:
+        if not self.disconnected:
+            self.bytes_sent += len(data)
+            self.conn.write(data)
+
+    def write_response(self, response: Response) -> None:
+        """Send a complete (non-streaming) response, in one write when it is small."""
+        data = self.start(response.status_code, response.raw_headers)
+        body = response.body
+        if body and self.head.method != "HEAD":
+            if len(body) < COALESCE_LIMIT:
+                data += body
+            else:
+                self.write(data)
+                data = body
+        self.write(data)
+        self.finish()
+
+    async def send_streaming(self, response: Response) -> None:
+        """Send ``response.body_iterator`` as it yields, chunked unless the length is set."""
+        iterator = response.body_iterator  # type: ignore[attr-defined]
+        known_length = any(name == b"content-length" for name, _ in response.raw_headers)
+        http10 = self.head.http_version == "1.0"
+        if http10 and not known_length:
+            self.keep_alive = False  # HTTP/1.0 has no chunked coding: close-delimited
+        chunked = not known_length and not http10
+        self.write(self.start(response.status_code, response.raw_headers, chunked))
+        try:
+            if self.head.method != "HEAD":
+                await self._pump(iterator, chunked)
+        finally:
+            aclose = getattr(iterator, "aclose", None)
+            if aclose is not None:
+                await aclose()
+        self.finish()
+
+    async def _pump(self, iterator: object, chunked: bool) -> None:
+        conn = self.conn
+        async for chunk in iterator:  # type: ignore[attr-defined]
+            if self.disconnected:
+                return
+            data = chunk.encode("utf-8") if isinstance(chunk, str) else bytes(chunk)
+            if data:
+                self.write(encode_chunk(data) if chunked else data)
+            if conn.write_paused:
+                await conn.drain()
+        if chunked and not self.disconnected:
+            self.write(LAST_CHUNK)
+
+    def finish(self) -> None:
+        """The response is complete: hand the connection to the next request."""
+        if self.response_complete:
+            return
+        self.response_complete = True
+        if self.chunks:
+            self.chunks.clear()
+        if self._closed is not None:
+            self._release_closed()
+        self.conn.cycle_finished(self)
+        # Request and cycle point at each other; break that here so both are freed by
+        # reference counting instead of piling up for the cyclic GC.
+        self._request = None
+
+    def abort(self, reason: str) -> None:
+        """Give up on this exchange (response half-written): close the connection."""
+        error_log.error("%s; closing the connection of %s", reason, self.request_line())
+        self.keep_alive = False
+        self.finish()
+
+    def request_line(self) -> str:
+        head = self.head
+        target = head.raw_path.decode("latin-1")
+        if head.query_string:
+            target += "?" + head.query_string.decode("latin-1")
+        return f'"{head.method} {target} HTTP/{head.http_version}"'

@@ -1,0 +1,29 @@
+"""What the engine reports as it works (STYLE habit 6).
+
+Metrics and access logs subscribe by installing an ``EngineObserver``; the engine
+calls it only when one is installed, so without subscribers the hot path pays one
+``is None`` test per event.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .cycle import RequestCycle
+    from .protocol import HttpProtocol
+
+__all__ = ["EngineObserver"]
+
+
+class EngineObserver:
+    """Override the events you need; the defaults do nothing."""
+
+    def connection_opened(self, conn: HttpProtocol) -> None:
+        """A client connected (after accept)."""
+
+    def connection_closed(self, conn: HttpProtocol) -> None:
+        """A connection is gone, whoever closed it."""
+
+    def request_finished(self, cycle: RequestCycle) -> None:
+        """A response was written completely, or its connection was lost first."""

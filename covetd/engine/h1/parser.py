@@ -1,0 +1,311 @@
+"""Sans-IO HTTP/1.1 request parsing on top of ``httptools.HttpRequestParser`` (llhttp).
+
+llhttp does the byte-level grammar of RFC 9112 in strict mode (no obs-fold, no bare LF,
+no duplicate or non-numeric Content-Length, no Content-Length next to
+Transfer-Encoding, valid chunk sizes). This module adds what llhttp leaves to the
+server and turns every failure into a ``ProtocolError`` that carries its status:
+
+- ``Host``: exactly one in HTTP/1.1, at most one in HTTP/1.0 (RFC 9112 §3.2);
+- ``Transfer-Encoding``: only a lone ``chunked``, never in HTTP/1.0 (RFC 9112 §6.1);
+- versions: 1.0 and 1.1 only (0.9 → 400, others → 505);
+- request targets: origin-form, absolute-form, and ``*`` for OPTIONS (RFC 9112 §3.2);
+- limits: request line → 414, header block or count → 431, body → 413, the latter as
+  soon as it is known (Content-Length at the end of the head, or when a chunked body
+  crosses it);
+- ``Expect``: ``100-continue`` is noted, anything else → 417 (RFC 9110 §10.1.1).
+
+Invariants: a head reaches the listener only after it passed every rule above; after
+a ``ProtocolError`` the parser must not be fed again (the caller answers and closes);
+an incomplete head never makes the parser hold more than about
+``max_request_line + max_header_size`` bytes plus one read.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+import httptools
+
+from .errors import (
+    BadRequest,
+    BodyTooLarge,
+    ExpectationFailed,
+    HeadersTooLarge,
+    ProtocolError,
+    RequestLineTooLong,
+    VersionNotSupported,
+)
+from .limits import Limits
+
+__all__ = ["ParserListener", "RequestHead", "RequestParser"]
+
+# Interned method names: no decode per request for the common ones.
+_METHODS = {
+    m.encode(): m
+    for m in ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE", "CONNECT")
+}
+# Headers that change how a request is framed or answered; any other header is just
+# stored. (Host is counted separately: every HTTP/1.1 request has one.)
+_FRAMING = frozenset(
+    {b"content-length", b"transfer-encoding", b"expect", b"connection", b"upgrade"}
+)
+
+
+class RequestHead:
+    """What the request line and header block say, validated.
+
+    ``headers`` keeps the order received, names lowercased, values as sent. The framing
+    facts below the constructor default to "absent" at class level; the parser sets
+    them on the instance only when the request has them.
+    """
+
+    content_length: int | None = None
+    chunked = False
+    has_body = False
+    expect_continue = False
+    upgrade: bytes | None = None
+
+    def __init__(
+        self,
+        method: str,
+        raw_path: bytes,
+        query_string: bytes,
+        http_version: str,
+        headers: list[tuple[bytes, bytes]],
+        keep_alive: bool,
+    ) -> None:
+        self.method = method
+        self.raw_path = raw_path
+        self.query_string = query_string
+        self.http_version = http_version
+        self.headers = headers
+        self.keep_alive = keep_alive
+
+    def __repr__(self) -> str:
+        return f"<RequestHead {self.method} {self.raw_path!r} HTTP/{self.http_version}>"
+
+
+class ParserListener(Protocol):
+    """Receives a connection's requests in order; each body belongs to the last head."""
+
+    def on_request(self, head: RequestHead) -> None: ...
+
+    def on_request_body(self, data: bytes) -> None: ...
+
+    def on_request_complete(self) -> None: ...
+
+
+class RequestParser:
+    """Feed bytes of one connection; the listener hears validated requests.
+
+    ``feed`` raises ``ProtocolError`` on anything that breaks HTTP/1.1 or a limit.
+    It returns ``None``, or the bytes that followed an upgrade request's head (which
+    llhttp stops at) so the caller can switch protocols or feed them back.
+    """
+
+    __slots__ = (
+        "_began",
+        "_body_size",
+        "_framing",
+        "_head_raw",
+        "_header_bytes",
+        "_headers",
+        "_hosts",
+        "_in_head",
+        "_limits",
+        "_listener",
+        "_max_body",
+        "_max_header_size",
+        "_max_headers",
+        "_max_line",
+        "_parser",
+        "_url",
+    )
+
+    def __init__(self, listener: ParserListener, limits: Limits) -> None:
+        self._listener = listener
+        self._limits = limits
+        self._max_line = limits.max_request_line
+        self._max_header_size = limits.max_header_size
+        self._max_headers = limits.max_headers
+        self._max_body = limits.max_body_size
+        self._parser = httptools.HttpRequestParser(self)
+        self._in_head = False
+        self._began = False
+        self._head_raw = 0
+        self._body_size = 0
+        self.on_message_begin()
+        self._in_head = False
+
+    @property
+    def in_head(self) -> bool:
+        """True between the first byte of a request and the end of its head."""
+        return self._in_head
+
+    # -- feeding ---------------------------------------------------------------
+
+    def feed(self, data: bytes) -> bytes | None:
+        was_in_head = self._in_head
+        self._began = False
+        try:
+            self._parser.feed_data(data)
+        except httptools.HttpParserUpgrade as exc:
+            return data[exc.args[0] :]
+        except httptools.HttpParserCallbackError as exc:
+            if isinstance(exc.__context__, ProtocolError):
+                raise exc.__context__ from None
+            raise
+        except httptools.HttpParserInvalidMethodError as exc:
+            raise ProtocolError(f"invalid method: {exc}", 501) from None
+        except httptools.HttpParserError as exc:
+            raise _translate(exc) from None
+        if self._in_head:
+            self._check_partial_head(len(data), was_in_head and not self._began)
+        return None
+
+    def _check_partial_head(self, size: int, continued: bool) -> None:
+        # httptools buffers a header line internally until it is complete; bound that
+        # by the raw bytes fed into an unfinished head (slowloris, giant lines).
+        self._head_raw = self._head_raw + size if continued else 0
+        if self._head_raw > self._max_line + self._max_header_size:
+            # The URL is checked exactly as it streams in (on_url), so this is a header.
+            raise HeadersTooLarge("request header block too large")
+
+    # -- httptools callbacks ---------------------------------------------------
+
+    def on_message_begin(self) -> None:
+        self._in_head = True
+        self._began = True
+        self._head_raw = 0
+        self._url = b""
+        self._headers: list[tuple[bytes, bytes]] = []
+        self._header_bytes = 0
+        self._hosts = 0
+        self._framing: dict[bytes, bytes] | None = None
+
+    def on_url(self, url: bytes) -> None:
+        if self._url:
+            url = self._url + url
+        if len(url) > self._max_line:
+            raise RequestLineTooLong("request line too long")
+        self._url = url
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        size = self._header_bytes + len(name) + len(value) + 4
+        headers = self._headers
+        if size > self._max_header_size or len(headers) >= self._max_headers:
+            raise HeadersTooLarge(
+                "too many request headers"
+                if len(headers) >= self._max_headers
+                else "request header block too large"
+            )
+        self._header_bytes = size
+        name = name.lower()
+        if name == b"host":
+            self._hosts += 1
+        elif name in _FRAMING:
+            self._note_framing(name, value)
+        headers.append((name, value))
+
+    def _note_framing(self, name: bytes, value: bytes) -> None:
+        framing = self._framing
+        if framing is None:
+            framing = self._framing = {}
+        if name == b"connection" and name in framing:
+            value = framing[name] + b"," + value  # several Connection fields combine
+        framing[name] = value
+
+    def on_headers_complete(self) -> None:
+        self._in_head = False
+        self._listener.on_request(self._build_head())
+
+    def on_body(self, data: bytes) -> None:
+        self._body_size += len(data)
+        if self._body_size > self._max_body:
+            raise BodyTooLarge("request body too large")
+        self._listener.on_request_body(data)
+
+    def on_message_complete(self) -> None:
+        self._listener.on_request_complete()
+
+    # -- validation ------------------------------------------------------------
+
+    def _build_head(self) -> RequestHead:
+        parser = self._parser
+        version = parser.get_http_version()
+        if version != "1.1" and version != "1.0":
+            if version == "0.9":
+                raise BadRequest("HTTP/0.9 is not supported")
+            raise VersionNotSupported(f"HTTP/{version} is not supported")
+        if self._hosts != 1 and (self._hosts or version == "1.1"):
+            raise BadRequest("more than one Host" if self._hosts else "missing Host header")
+        raw_method = parser.get_method()
+        method = _METHODS.get(raw_method) or raw_method.decode("ascii")
+        url = self._url
+        if url[:1] == b"/":
+            raw_path, _, query = url.partition(b"?")
+        else:
+            raw_path, query = _split_other_target(url, method)
+        head = RequestHead(
+            method, raw_path, query, version, self._headers, parser.should_keep_alive()
+        )
+        if self._framing is not None:
+            self._apply_framing(head, self._framing)
+        return head
+
+    def _apply_framing(self, head: RequestHead, framing: dict[bytes, bytes]) -> None:
+        version = head.http_version
+        transfer_encoding = framing.get(b"transfer-encoding")
+        content_length = framing.get(b"content-length")
+        if transfer_encoding is not None:
+            head.chunked = head.has_body = _check_transfer_encoding(transfer_encoding, version)
+            self._body_size = 0
+        elif content_length is not None:
+            length = int(content_length)  # llhttp already checked the digits
+            if length > self._max_body:
+                raise BodyTooLarge("request body too large")
+            head.content_length = length
+            head.has_body = length > 0
+            self._body_size = 0
+        expect = framing.get(b"expect")
+        if expect is not None and version == "1.1":
+            head.expect_continue = _check_expect(expect)
+        upgrade = framing.get(b"upgrade")
+        connection = framing.get(b"connection")
+        if upgrade is not None and connection is not None and b"upgrade" in connection.lower():
+            head.upgrade = upgrade.strip().lower()
+
+
+def _split_other_target(target: bytes, method: str) -> tuple[bytes, bytes]:
+    """Absolute-form or asterisk-form → (path, query); origin-form is inlined above."""
+    if target == b"*" and method == "OPTIONS":
+        return b"*", b""
+    lowered = target[:8].lower()
+    if lowered.startswith((b"http://", b"https://")):
+        try:
+            url = httptools.parse_url(target)
+        except httptools.HttpParserInvalidURLError:
+            raise BadRequest("invalid request target") from None
+        return url.path or b"/", url.query or b""
+    raise BadRequest("unsupported request target form")
+
+
+def _check_transfer_encoding(value: bytes, version: str) -> bool:
+    if version == "1.0":
+        raise BadRequest("Transfer-Encoding in an HTTP/1.0 request")
+    if value.strip().lower() != b"chunked":
+        raise BadRequest("unsupported Transfer-Encoding (only a lone 'chunked' is accepted)")
+    return True
+
+
+def _check_expect(value: bytes) -> bool:
+    if value.strip().lower() != b"100-continue":
+        raise ExpectationFailed("unsupported expectation")
+    return True
+
+
+def _translate(exc: Exception) -> ProtocolError:
+    message = str(exc)
+    if "HTTP version" in message:
+        return VersionNotSupported(message)
+    return BadRequest(message or "malformed request")

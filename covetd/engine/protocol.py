@@ -1,0 +1,318 @@
+"""The one ``asyncio.Protocol``: a client connection's bytes in, responses out.
+
+Invariants:
+
+- responses leave in request order: only ``cycle`` (the oldest unanswered request)
+  may write; pipelined requests wait in ``pipeline`` and reading pauses while any do,
+  so a client cannot make the server queue more than one read's worth of requests;
+- reading also pauses while the unread request body is above the high-water mark,
+  and while the transport's write buffer is full (``pause_writing``);
+- after a protocol error nothing more is parsed: the error answer is queued behind the
+  responses still owed, then the connection closes;
+- at most one deadline runs per connection (``deadline``/``timeout_kind``), checked by
+  the server's sweep rather than a timer per request: from accept to the end of the
+  first head (``header_timeout``), between body bytes (``body_timeout``), idle between
+  requests (``keepalive_timeout``), while the client does not read what we send
+  (``send_timeout``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import deque
+from typing import TYPE_CHECKING, cast
+
+from ..app.datastructures import Address
+from .cycle import RequestCycle
+from .h1.errors import ProtocolError, RequestTimeout
+from .h1.parser import RequestHead, RequestParser
+from .h1.writer import error_response
+
+if TYPE_CHECKING:
+    from .server import HttpServer
+
+__all__ = ["HttpProtocol"]
+
+error_log = logging.getLogger("covetd.error")
+
+# Why reading is paused (bit flags; reading resumes when none is left).
+PAUSE_PIPELINE, PAUSE_BODY, PAUSE_WRITE = 1, 2, 4
+# What the connection's single deadline is for.
+NO_TIMEOUT, HEAD_TIMEOUT, BODY_TIMEOUT, IDLE_TIMEOUT, SEND_TIMEOUT = range(5)
+
+
+class HttpProtocol(asyncio.Protocol):
+    __slots__ = (
+        "client",
+        "closing",
+        "cycle",
+        "deadline",
+        "drain_waiters",
+        "loop",
+        "parser",
+        "parser_failed",
+        "parsing",
+        "pending_error",
+        "pipeline",
+        "read_paused",
+        "server",
+        "sockname",
+        "timeout_kind",
+        "transport",
+        "write_paused",
+    )
+
+    def __init__(self, server: HttpServer) -> None:
+        self.server = server
+        self.loop = server.loop
+        self.transport: asyncio.Transport | None = None
+        self.parser = RequestParser(self, server.limits)
+        self.parser_failed = False
+        self.client: Address | None = None
+        self.sockname: Address | None = None
+        self.cycle: RequestCycle | None = None
+        self.parsing: RequestCycle | None = None
+        self.pipeline: deque[RequestCycle] = deque()
+        self.pending_error: bytes | None = None
+        self.read_paused = 0
+        self.write_paused = False
+        self.drain_waiters: list[asyncio.Future[None]] = []
+        self.closing = False
+        self.deadline = 0.0
+        self.timeout_kind = NO_TIMEOUT
+
+    # -- transport callbacks -------------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = cast(asyncio.Transport, transport)  # uvloop's are not subclasses
+        self.client = _address(transport.get_extra_info("peername"))
+        self.sockname = _address(transport.get_extra_info("sockname"))
+        self._set_deadline(HEAD_TIMEOUT, self.server.header_timeout)
+        self.server.connection_made(self)
+
+    def data_received(self, data: bytes) -> None:
+        if self.parser_failed:
+            return
+        if self.timeout_kind == IDLE_TIMEOUT:
+            self._set_deadline(HEAD_TIMEOUT, self.server.header_timeout)
+        try:
+            tail = self.parser.feed(data)
+            while tail:
+                # No protocol switch is offered yet: serve the upgrade request as plain
+                # HTTP and go on with what followed it.
+                tail = self.parser.feed(tail)
+        except ProtocolError as error:
+            self.protocol_error(error)
+            return
+        if self.pipeline:
+            self._pause(PAUSE_PIPELINE)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.transport = None
+        self.closing = True
+        self.deadline = 0.0
+        cycle = self.cycle
+        if cycle is not None:
+            cycle.connection_lost()
+        parsing = self.parsing
+        if parsing is not None and parsing is not cycle:
+            parsing.connection_lost()
+        self.pipeline.clear()
+        self._wake_drainers()
+        self.server.connection_lost(self)
+
+    def pause_writing(self) -> None:
+        self.write_paused = True
+        self._pause(PAUSE_WRITE)
+        if self.timeout_kind == NO_TIMEOUT:
+            self._set_deadline(SEND_TIMEOUT, self.server.send_timeout)
+
+    def resume_writing(self) -> None:
+        self.write_paused = False
+        if self.timeout_kind == SEND_TIMEOUT:
+            self.deadline, self.timeout_kind = 0.0, NO_TIMEOUT
+        self._wake_drainers()
+        self._resume(PAUSE_WRITE)
+
+    # -- parser listener -----------------------------------------------------------------
+
+    def on_request(self, head: RequestHead) -> None:
+        cycle = RequestCycle(self, head)
+        if head.has_body:
+            self.parsing = cycle
+            self._set_deadline(BODY_TIMEOUT, self.server.body_timeout)
+        else:
+            self.deadline, self.timeout_kind = 0.0, NO_TIMEOUT
+        if self.cycle is None:
+            self.cycle = cycle
+            self.server.dispatch(cycle)
+        else:
+            self.pipeline.append(cycle)
+
+    def on_request_body(self, data: bytes) -> None:
+        parsing = self.parsing
+        if parsing is not None:
+            parsing.feed_body(data)
+            if self.timeout_kind == BODY_TIMEOUT:
+                self.deadline = self.loop.time() + self.server.body_timeout
+
+    def on_request_complete(self) -> None:
+        parsing = self.parsing
+        if parsing is not None:
+            self.parsing = None
+            parsing.end_body()
+            if self.timeout_kind == BODY_TIMEOUT:
+                self.deadline, self.timeout_kind = 0.0, NO_TIMEOUT
+            if parsing.response_complete and self.cycle is None:
+                self._become_idle()
+
+    # -- cycles --------------------------------------------------------------------------
+
+    def cycle_finished(self, cycle: RequestCycle) -> None:
+        self.server.request_finished(cycle)
+        if self.transport is None:
+            return
+        if not cycle.keep_alive:
+            self.close()
+            return
+        self.cycle = None
+        if self.pipeline:
+            self.cycle = self.pipeline.popleft()
+            self.server.dispatch(self.cycle)
+            if not self.pipeline:
+                self._resume(PAUSE_PIPELINE)
+        elif self.pending_error is not None:
+            self.write(self.pending_error)
+            self.close()
+        elif self.closing:
+            self.close()
+        else:
+            if self.read_paused:
+                self._resume(PAUSE_PIPELINE)
+            if self.parsing is None:
+                self._become_idle()
+
+    def _become_idle(self) -> None:
+        if self.parser.in_head:
+            return  # the next request's head is already on its way; its deadline runs
+        self.timeout_kind = IDLE_TIMEOUT
+        self.deadline = self.loop.time() + self.server.keepalive_timeout
+
+    @property
+    def idle(self) -> bool:
+        return self.cycle is None and self.parsing is None and not self.pipeline
+
+    # -- errors and timeouts -------------------------------------------------------------
+
+    def protocol_error(self, error: ProtocolError) -> None:
+        """Answer ``error`` after the responses still owed, then close."""
+        self.parser_failed = True
+        self.closing = True
+        self._pause(PAUSE_PIPELINE)
+        self.deadline, self.timeout_kind = 0.0, NO_TIMEOUT
+        error_log.debug(
+            "refused a request from %s: %s (%d)", self.client, error.detail, error.status
+        )
+        parsing = self.parsing
+        self.parsing = None
+        if parsing is not None:
+            if parsing is self.cycle:
+                parsing.fail_body(error)  # its handler answers (or already did); then we close
+                return
+            if parsing.response_complete:
+                self.close()  # the request was already answered; just stop reading it
+                return
+            if parsing in self.pipeline:
+                self.pipeline.remove(parsing)
+        answer = error_response(error.status, self.server.preamble.value)
+        if self.cycle is None:
+            self.write(answer)
+            self.close()
+        else:
+            self.pending_error = answer
+
+    def check_deadline(self, now: float) -> None:
+        if self.deadline and now >= self.deadline:
+            kind = self.timeout_kind
+            self.deadline, self.timeout_kind = 0.0, NO_TIMEOUT
+            if kind == IDLE_TIMEOUT or (kind == HEAD_TIMEOUT and not self.parser.in_head):
+                self.close()
+            elif kind == HEAD_TIMEOUT:
+                self.protocol_error(RequestTimeout("request head not received in time"))
+            elif kind == BODY_TIMEOUT:
+                self.protocol_error(RequestTimeout("request body not received in time"))
+            elif kind == SEND_TIMEOUT:
+                self.abort()
+
+    def _set_deadline(self, kind: int, seconds: float) -> None:
+        self.timeout_kind = kind
+        self.deadline = self.loop.time() + seconds if seconds > 0 else 0.0
+
+    # -- reading and writing -------------------------------------------------------------
+
+    def _pause(self, reason: int) -> None:
+        if not self.read_paused and self.transport is not None:
+            self.transport.pause_reading()
+        self.read_paused |= reason
+
+    def _resume(self, reason: int) -> None:
+        if self.read_paused & reason:
+            self.read_paused &= ~reason
+            if not self.read_paused and self.transport is not None and not self.parser_failed:
+                self.transport.resume_reading()
+
+    def pause_reading_for_body(self) -> None:
+        self._pause(PAUSE_BODY)
+        if self.timeout_kind == BODY_TIMEOUT:  # the handler is slow, not the client
+            self.deadline, self.timeout_kind = 0.0, NO_TIMEOUT
+
+    def resume_reading_for_body(self) -> None:
+        if self.read_paused & PAUSE_BODY:
+            self._resume(PAUSE_BODY)
+            if self.parsing is not None and self.timeout_kind == NO_TIMEOUT:
+                self._set_deadline(BODY_TIMEOUT, self.server.body_timeout)
+
+    def write(self, data: bytes) -> None:
+        transport = self.transport
+        if transport is not None:
+            transport.write(data)
+
+    async def drain(self) -> None:
+        """Wait while the transport's write buffer is above its high-water mark."""
+        if self.write_paused and self.transport is not None:
+            waiter = self.loop.create_future()
+            self.drain_waiters.append(waiter)
+            await waiter
+
+    def _wake_drainers(self) -> None:
+        waiters, self.drain_waiters = self.drain_waiters, []
+        for waiter in waiters:
+            if not waiter.done():
+                waiter.set_result(None)
+
+    def close(self) -> None:
+        """Close after what is buffered is sent (bounded by ``send_timeout``)."""
+        self.closing = True
+        transport = self.transport
+        if transport is not None and not transport.is_closing():
+            if transport.get_write_buffer_size():
+                self._set_deadline(SEND_TIMEOUT, self.server.send_timeout)
+            transport.close()
+
+    def abort(self) -> None:
+        self.closing = True
+        if self.transport is not None:
+            self.transport.abort()
+
+    def shutdown(self) -> None:
+        """Graceful stop: close now if idle, else after the response in progress."""
+        self.closing = True
+        if self.idle:
+            self.close()
+
+
+def _address(value: object) -> Address | None:
+    if isinstance(value, tuple) and len(value) >= 2:
+        return Address(str(value[0]), int(value[1]))
+    return None

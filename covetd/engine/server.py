@@ -1,0 +1,170 @@
+"""One worker's HTTP server: listening sockets in, connections tracked, drained on stop.
+
+The listening sockets belong to whoever bound them (the master, or the single-process
+runner); the server listens on duplicates of them. Pausing accept (``max_connections``)
+closes only the duplicates, so connections keep queueing in the kernel's accept queue
+and nothing is refused: backpressure, not errors.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+import ssl
+import time
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+from ..config import HttpConfig
+from .cycle import RequestCycle
+from .events import EngineObserver
+from .h1.limits import Limits
+from .h1.writer import Preamble
+from .protocol import HttpProtocol
+
+__all__ = ["HttpServer", "Runner"]
+
+error_log = logging.getLogger("covetd.error")
+
+Runner = Callable[[RequestCycle], Coroutine[Any, Any, None]]
+
+TICK_SECONDS = 0.5  # Date refresh and deadline sweep
+
+
+class HttpServer:
+    """Serves one runner (native app or ASGI bridge) on a set of listening sockets.
+
+    Construct it inside the worker's running event loop.
+    """
+
+    def __init__(
+        self,
+        runner: Runner,
+        http: HttpConfig,
+        *,
+        ssl_context: ssl.SSLContext | None = None,
+        observer: EngineObserver | None = None,
+        send_timeout: float = 60.0,
+    ) -> None:
+        self.loop = asyncio.get_running_loop()
+        self.runner = runner
+        self.observer = observer
+        self.ssl_context = ssl_context
+        self.scheme = "https" if ssl_context is not None else "http"
+        self.limits = Limits(
+            max_request_line=http.max_request_line,
+            max_header_size=http.max_header_size,
+            max_headers=http.max_headers,
+            max_body_size=http.max_body_size,
+        )
+        self.preamble = Preamble(http.server_header)
+        self.header_timeout = http.header_timeout
+        self.body_timeout = http.body_timeout
+        self.keepalive_timeout = http.keepalive_timeout
+        self.send_timeout = send_timeout
+        self.max_connections = http.max_connections
+        self.connections: set[HttpProtocol] = set()
+        self.requests_served = 0
+        self.draining = False
+        self._sockets: list[socket.socket] = []
+        self._servers: list[asyncio.Server] = []
+        self._accepting = False
+        self._accept_change: asyncio.Task[None] | None = None
+        self._tick_handle: asyncio.TimerHandle | None = None
+        self._all_closed = asyncio.Event()
+
+    # -- life --------------------------------------------------------------------------
+
+    async def start(self, sockets: list[socket.socket]) -> None:
+        self._sockets = list(sockets)
+        await self._listen()
+        self._tick()
+
+    async def _listen(self) -> None:
+        for sock in self._sockets:
+            server = await self.loop.create_server(
+                self._new_protocol, sock=sock.dup(), ssl=self.ssl_context, start_serving=True
+            )
+            self._servers.append(server)
+        self._accepting = True
+
+    def _stop_listening(self) -> None:
+        servers, self._servers = self._servers, []
+        for server in servers:
+            server.close()
+        self._accepting = False
+
+    async def shutdown(self, timeout: float) -> None:
+        """Stop accepting, let in-flight requests finish for ``timeout`` s, then force."""
+        self.draining = True
+        self._stop_listening()
+        for conn in list(self.connections):
+            conn.shutdown()
+        if self.connections:
+            try:
+                await asyncio.wait_for(self._all_closed.wait(), timeout)
+            except TimeoutError:
+                self._force_close()
+        if self._tick_handle is not None:
+            self._tick_handle.cancel()
+
+    def _force_close(self) -> None:
+        error_log.warning(
+            "graceful timeout: closing %d connection(s) with requests still in flight",
+            len(self.connections),
+        )
+        for conn in list(self.connections):
+            cycle = conn.cycle
+            if cycle is not None and cycle.task is not None:
+                cycle.task.cancel()
+            conn.abort()
+
+    # -- connections -------------------------------------------------------------------
+
+    def _new_protocol(self) -> HttpProtocol:
+        return HttpProtocol(self)
+
+    def connection_made(self, conn: HttpProtocol) -> None:
+        self.connections.add(conn)
+        if len(self.connections) >= self.max_connections and self._accepting:
+            self._set_accepting(False)
+        if self.observer is not None:
+            self.observer.connection_opened(conn)
+
+    def connection_lost(self, conn: HttpProtocol) -> None:
+        self.connections.discard(conn)
+        if self.observer is not None:
+            self.observer.connection_closed(conn)
+        if self.draining:
+            if not self.connections:
+                self._all_closed.set()
+        elif not self._accepting and len(self.connections) < self.max_connections:
+            self._set_accepting(True)
+
+    def _set_accepting(self, accepting: bool) -> None:
+        if accepting:
+            if self._accept_change is None or self._accept_change.done():
+                self._accept_change = self.loop.create_task(self._listen())
+        else:
+            self._stop_listening()
+
+    # -- requests ----------------------------------------------------------------------
+
+    def dispatch(self, cycle: RequestCycle) -> None:
+        cycle.task = self.loop.create_task(self.runner(cycle))
+
+    def request_finished(self, cycle: RequestCycle) -> None:
+        self.requests_served += 1
+        if self.observer is not None:
+            self.observer.request_finished(cycle)
+
+    # -- housekeeping ------------------------------------------------------------------
+
+    def _tick(self) -> None:
+        self.preamble.refresh(time.time())
+        now = self.loop.time()
+        expired = [c for c in self.connections if c.deadline and c.deadline <= now]
+        for conn in expired:
+            conn.check_deadline(now)
+        self._tick_handle = self.loop.call_later(TICK_SECONDS, self._tick)
