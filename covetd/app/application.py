@@ -17,9 +17,9 @@ from contextlib import AbstractAsyncContextManager
 from typing import Any, TypeVar
 
 from .datastructures import State
-from .exceptions import HTTPException
+from .exceptions import ClientDisconnect, HTTPException
 from .requests import Request
-from .responses import JSONResponse, PlainTextResponse, Response
+from .responses import JSONResponse, PlainTextResponse, Response, json_response, text_response
 from .routing import (
     CALL_NOTHING,
     CALL_PARAMS,
@@ -100,7 +100,7 @@ class Covet:
     def include_router(self, router: Router, prefix: str = "") -> None:
         self.router.include_router(router, prefix)
 
-    def url_path_for(self, name: str, **params: Any) -> str:
+    def url_path_for(self, name: str, /, **params: Any) -> str:
         return self.router.url_path_for(name, **params)
 
     @property
@@ -127,13 +127,22 @@ class Covet:
             self._handlers_by_class[key] = handler
 
     def _handler_for(self, exc: Exception) -> ExceptionHandler | None:
-        if isinstance(exc, HTTPException) and exc.status_code in self._handlers_by_status:
-            return self._handlers_by_status[exc.status_code]
-        for cls in type(exc).__mro__:
-            handler = self._handlers_by_class.get(cls)
+        """Starlette's rules: an ``HTTPException`` goes to a handler for its status or
+        for an ``HTTPException`` class; anything else to a handler for its class, else
+        to the 500 handler."""
+        by_class = self._handlers_by_class
+        if isinstance(exc, HTTPException):
+            handler = self._handlers_by_status.get(exc.status_code)
             if handler is not None:
                 return handler
-        return None
+            for cls in type(exc).__mro__:
+                if cls in by_class and issubclass(cls, HTTPException):
+                    return by_class[cls]
+            return None
+        for cls in type(exc).__mro__:
+            if cls in by_class:
+                return by_class[cls]
+        return self._handlers_by_status.get(500)
 
     async def _handle_error(self, request: Request, exc: Exception) -> Response:
         handler = self._handler_for(exc)
@@ -147,6 +156,9 @@ class Covet:
                 return _internal_error()
         if isinstance(exc, HTTPException):
             return JSONResponse({"detail": exc.detail}, exc.status_code, exc.headers)
+        if isinstance(exc, ClientDisconnect):
+            error_log.debug("client went away during %s", request.request_line)
+            return PlainTextResponse("Client Closed Request\n", 499)
         error_log.error("Exception in handler for %s", request.request_line, exc_info=exc)
         return _internal_error()
 
@@ -187,6 +199,8 @@ class Covet:
             route, params = self.router.resolve(request.method, request.path)
             request.route = route
             request.path_params = params
+            if route.passed_params is not None:
+                params = {name: params[name] for name in route.passed_params}
             endpoint = route.endpoint
             if route.is_async:
                 style = route.call_style
@@ -218,9 +232,9 @@ def to_response(result: Any) -> Response:
     """Turn what a handler returned into a Response (dict/list → JSON, str → text)."""
     kind = type(result)
     if kind is dict or kind is list:
-        return JSONResponse(result)
+        return json_response(result)
     if kind is str:
-        return PlainTextResponse(result)
+        return text_response(result)
     if isinstance(result, Response):
         return result
     if kind is bytes:

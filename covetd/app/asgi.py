@@ -8,6 +8,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
 
 from .datastructures import Address
 from .exceptions import ClientDisconnect
@@ -22,6 +23,8 @@ __all__ = ["serve_asgi"]
 error_log = logging.getLogger("covetd.error")
 
 Message = dict[str, Any]
+# RFC 3986 pchar minus percent-encoded bytes, plus "/": what a path may hold unquoted.
+_PATH_SAFE = "/:@!$&'()*+,;="
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 
@@ -55,13 +58,13 @@ class _ReceiveChannel:
 def request_from_scope(scope: dict[str, Any], receive: Receive) -> Request:
     client = scope.get("client")
     server = scope.get("server")
-    raw_path = scope.get("raw_path") or scope["path"].encode("utf-8")
+    raw_path = scope.get("raw_path") or quote(scope["path"], safe=_PATH_SAFE).encode("ascii")
     return Request(
         scope["method"],
         raw_path,
         scope.get("query_string", b""),
+        scope.get("http_version", "1.1"),
         [(bytes(name).lower(), bytes(value)) for name, value in scope.get("headers", ())],
-        http_version=scope.get("http_version", "1.1"),
         scheme=scope.get("scheme", "http"),
         client=Address(client[0], client[1]) if client else None,
         server=Address(server[0], server[1] or 0) if server else None,

@@ -20,7 +20,7 @@ __all__ = [
 ]
 
 # RFC 9110 §5.6.2 token
-_TOKEN = re.compile(rb"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
+_TOKEN = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 _FORBIDDEN_IN_VALUE = re.compile(rb"[\r\n\x00]")
 MAX_QUERY_FIELDS = 1000
 
@@ -33,7 +33,7 @@ def encode_header(name: str | bytes, value: str | bytes) -> tuple[bytes, bytes]:
     """
     raw_name = name if isinstance(name, bytes) else name.encode("latin-1")
     raw_value = value if isinstance(value, bytes) else value.encode("latin-1")
-    if not _TOKEN.match(raw_name):
+    if not _TOKEN.fullmatch(raw_name):
         raise ValueError(f"invalid header name {name!r}")
     if _FORBIDDEN_IN_VALUE.search(raw_value):
         raise ValueError(f"invalid character (CR, LF or NUL) in header {name!r}")

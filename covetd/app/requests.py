@@ -22,6 +22,7 @@ from .datastructures import (
     State,
 )
 from .exceptions import HTTPException
+from .head import RequestHead
 
 if TYPE_CHECKING:
     from .routing import Route
@@ -61,16 +62,22 @@ def decode_path(raw_path: bytes) -> str:
     return raw_path.decode("latin-1")
 
 
-class Request:
+class Request(RequestHead):
     """An HTTP request as a handler sees it.
 
     Per-request state that is often unused (parsed headers, query, cookies, body...)
-    starts as a class-level default and is stored on the instance on first use.
+    starts as a class-level default and is stored on the instance on first use; so do
+    the connection facts the engine fills in (scheme, client, server).
     """
 
+    scheme = "http"
+    client: Address | None = None
+    server: Address | None = None
+    root_path = ""
     path_params: dict[str, Any] = {}  # replaced (never mutated) by the router
     app: Any = None
     route: Route | None = None
+    _channel: BodyChannel = NO_BODY
     _headers: Headers | None = None
     _query: QueryParams | None = None
     _cookies: dict[str, str] | None = None
@@ -86,25 +93,37 @@ class Request:
         method: str,
         raw_path: bytes,
         query_string: bytes = b"",
-        raw_headers: list[tuple[bytes, bytes]] | None = None,
         http_version: str = "1.1",
-        scheme: str = "http",
+        raw_headers: list[tuple[bytes, bytes]] | None = None,
+        keep_alive: bool = True,
+        *,
+        scheme: str | None = None,
         client: Address | None = None,
         server: Address | None = None,
-        root_path: str = "",
-        channel: BodyChannel = NO_BODY,
+        root_path: str | None = None,
+        channel: BodyChannel | None = None,
     ) -> None:
+        # The parser calls this with the six head facts only (the hot path).
         self.method = method
         self.raw_path = raw_path
         self.path = raw_path.decode("latin-1") if b"%" not in raw_path else decode_path(raw_path)
         self.query_string = query_string
-        self.raw_headers = raw_headers if raw_headers is not None else []
         self.http_version = http_version
-        self.scheme = scheme
-        self.client = client
-        self.server = server
-        self.root_path = root_path
-        self._channel = channel
+        self.raw_headers = raw_headers if raw_headers is not None else []
+        self.keep_alive = keep_alive
+        if scheme is not None:
+            self.scheme = scheme
+        if client is not None:
+            self.client = client
+        if server is not None:
+            self.server = server
+        if root_path is not None:
+            self.root_path = root_path
+        if channel is not None:
+            self._channel = channel
+
+    def __repr__(self) -> str:
+        return f"<Request {self.method} {self.path!r}>"
 
     # -- head --------------------------------------------------------------------
 
@@ -202,9 +221,6 @@ class Request:
     async def is_disconnected(self) -> bool:
         """True once the client has closed the connection."""
         return self._channel.is_disconnected()
-
-    def __repr__(self) -> str:
-        return f"<Request {self.method} {self.path!r}>"
 
 
 def parse_cookie_header(values: list[str]) -> dict[str, str]:

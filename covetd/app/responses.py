@@ -12,7 +12,7 @@ import asyncio
 import functools
 import json
 from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator, Mapping
-from http.cookies import SimpleCookie
+from http.cookies import CookieError, SimpleCookie
 from typing import Any, ClassVar, Literal
 from urllib.parse import quote
 
@@ -121,7 +121,10 @@ class Response:
     ) -> None:
         """Add a ``Set-Cookie`` header (attribute values are validated like any header)."""
         cookie: SimpleCookie = SimpleCookie()
-        cookie[key] = value
+        try:
+            cookie[key] = value
+        except CookieError as exc:
+            raise ValueError(f"invalid cookie name {key!r}") from exc
         morsel = cookie[key]
         if max_age is not None:
             morsel["max-age"] = max_age
@@ -191,6 +194,31 @@ class JSONResponse(Response):
 
     def render(self, content: Any) -> bytes:
         return json_encode(content)
+
+
+_new_response = object.__new__
+
+
+def text_response(text: str) -> PlainTextResponse:
+    """``PlainTextResponse(text)``, built without the general constructor (hot path)."""
+    response: PlainTextResponse = _new_response(PlainTextResponse)
+    body = response.body = text.encode("utf-8")
+    response.status_code = 200
+    response.raw_headers = [_TEXT_TYPE, (b"content-length", b"%d" % len(body))]
+    return response
+
+
+def json_response(content: Any) -> JSONResponse:
+    """``JSONResponse(content)``, built without the general constructor (hot path)."""
+    response: JSONResponse = _new_response(JSONResponse)
+    body = response.body = json_encode(content)
+    response.status_code = 200
+    response.raw_headers = [_JSON_TYPE, (b"content-length", b"%d" % len(body))]
+    return response
+
+
+_TEXT_TYPE = content_type_header("text/plain", "utf-8")
+_JSON_TYPE = content_type_header("application/json", "utf-8")
 
 
 class RedirectResponse(Response):

@@ -48,6 +48,7 @@ class Route:
     methods: frozenset[str]
     name: str
     call_style: int = CALL_REQUEST
+    passed_params: tuple[str, ...] | None = None  # None: every path parameter
     is_async: bool = True
     param_names: tuple[str, ...] = ()
     include_in_schema: bool = True
@@ -74,12 +75,13 @@ class _PathEndpoint:
     allow: str = ""
 
     def add(self, route: Route) -> None:
-        for method in route.methods:
+        for method in sorted(route.methods):  # check all first: a conflict adds nothing
             existing = self.methods.get(method)
             if existing is not None and not (method == "HEAD" and self.implicit_head):
                 raise RouteConflict(
                     f"{method} {route.path} is already handled by {existing.name!r}"
                 )
+        for method in route.methods:
             self.methods[method] = route
             if method == "HEAD":
                 self.implicit_head = False
@@ -128,20 +130,28 @@ def _parse_segment(text: str, path: str) -> _Segment:
     return _Segment(text)
 
 
-def _call_style(endpoint: Handler, param_names: tuple[str, ...]) -> int:
+def _call_style(
+    endpoint: Handler, param_names: tuple[str, ...]
+) -> tuple[int, tuple[str, ...] | None]:
+    """How to call ``endpoint``, and which path parameters to pass (None: all of them).
+
+    Parameters named like path parameters receive them as keywords; any other
+    parameter receives the request (positionally, first).
+    """
     try:
         parameters = inspect.signature(endpoint).parameters.values()
     except (TypeError, ValueError):
-        return CALL_REQUEST
+        return CALL_REQUEST, None
     takes_kwargs = any(p.kind is p.VAR_KEYWORD for p in parameters)
     named = [
         p for p in parameters if p.kind is not p.VAR_KEYWORD and p.kind is not p.VAR_POSITIONAL
     ]
-    wants_params = bool(param_names) and (takes_kwargs or any(p.name in param_names for p in named))
-    wants_request = any(p.name not in param_names for p in named)
-    if wants_request:
-        return CALL_REQUEST_PARAMS if wants_params else CALL_REQUEST
-    return CALL_PARAMS if wants_params else CALL_NOTHING
+    declared = tuple(p.name for p in named if p.name in param_names)
+    wants_params = bool(param_names) and (takes_kwargs or bool(declared))
+    passed = None if takes_kwargs or len(declared) == len(param_names) else declared
+    if any(p.name not in param_names for p in named):
+        return (CALL_REQUEST_PARAMS if wants_params else CALL_REQUEST), passed
+    return (CALL_PARAMS if wants_params else CALL_NOTHING), passed
 
 
 def _is_async(endpoint: Handler) -> bool:
@@ -177,12 +187,14 @@ class Router:
         full_path = self.prefix + path if path != "/" or not self.prefix else self.prefix
         segments = parse_template(full_path)
         param_names = tuple(s.name for s in segments if s.name)
+        call_style, passed_params = _call_style(endpoint, param_names)
         route = Route(
             path=full_path,
             endpoint=endpoint,
             methods=frozenset(m.upper() for m in methods),
             name=name or str(getattr(endpoint, "__name__", full_path)),
-            call_style=_call_style(endpoint, param_names),
+            call_style=call_style,
+            passed_params=passed_params,
             is_async=_is_async(endpoint),
             param_names=param_names,
             include_in_schema=include_in_schema,
@@ -281,55 +293,79 @@ class Router:
     def resolve(self, method: str, path: str) -> tuple[Route, dict[str, Any]]:
         """The route for ``method path`` and its converted parameters.
 
-        Raises ``HTTPException`` 404 (no such path) or 405 (path without the method).
+        Raises ``HTTPException`` 404 (no such path) or 405 (the path exists, but no
+        route of it takes the method; ``Allow`` lists every method any route of the
+        path takes).
         """
         endpoint = self._static.get(path)
         if endpoint is not None:
             route = endpoint.methods.get(method)
             if route is not None:
                 return route, {}
-        params: dict[str, Any] = {}
-        dynamic = _match(self._root, path[1:].split("/"), 0, params) if path[:1] == "/" else None
-        if dynamic is not None:
-            route = dynamic.methods.get(method)
-            if route is not None:
-                return route, params
-        if endpoint is None and dynamic is None:
+        allowed: set[str] = set(endpoint.methods) if endpoint is not None else set()
+        if path[:1] == "/":
+            params: dict[str, Any] = {}
+            found = _match(self._root, path[1:].split("/"), 0, params, method, allowed)
+            if found is not None:
+                return found.methods[method], params
+        if not allowed:
             raise HTTPException(404)
-        allowed = set(endpoint.methods if endpoint else ()) | set(
-            dynamic.methods if dynamic else ()
-        )
         raise HTTPException(405, headers={"Allow": ", ".join(sorted(allowed))})
 
-    def url_path_for(self, name: str, **params: Any) -> str:
-        """The path of the route called ``name`` with ``params`` filled in."""
+    def url_path_for(self, name: str, /, **params: Any) -> str:
+        """The path of the route called ``name`` with ``params`` filled in.
+
+        Raises ``LookupError`` for an unknown name or wrong parameter names, and
+        ``ValueError`` for a value the route would not match back (an empty string,
+        a slash outside a path parameter, "abc" for an int...).
+        """
         try:
             route, segments = self._by_name[name]
         except KeyError:
             raise LookupError(f"no route named {name!r}") from None
         if set(params) != set(route.param_names):
             raise LookupError(f"route {name!r} takes parameters {sorted(route.param_names)}")
-        parts = [
-            s.text if s.convertor is None else s.convertor.to_string(params[s.name])
-            for s in segments
-        ]
-        return "/" + "/".join(parts)
+        return "/" + "/".join(_fill(segment, params) for segment in segments)
+
+
+def _fill(segment: _Segment, params: dict[str, Any]) -> str:
+    convertor = segment.convertor
+    if convertor is None:
+        return segment.text
+    text = convertor.to_string(params[segment.name])
+    if not convertor.matches_rest:
+        try:
+            matches = "/" not in text and bool(text) and convertor.convert(text) is not None
+        except ValueError:
+            matches = False
+        if not matches:
+            raise ValueError(f"{text!r} is not a valid {{{segment.name}:{convertor.name}}}")
+    return text
 
 
 def _match(
-    node: _Node, segments: list[str], index: int, params: dict[str, Any]
+    node: _Node,
+    segments: list[str],
+    index: int,
+    params: dict[str, Any],
+    method: str,
+    allowed: set[str],
 ) -> _PathEndpoint | None:
+    """Depth-first search for an endpoint of the path that takes ``method``.
+
+    Endpoints that match the path but not the method add their methods to ``allowed``
+    (for the 405) and the search goes on: a less specific route may take the method.
+    """
     if index == len(segments):
         if node.endpoint is not None:
-            return node.endpoint
-        if node.tail is not None:
-            params[node.tail_name] = ""
-            return node.tail
-        return None
+            if method in node.endpoint.methods:
+                return node.endpoint
+            allowed.update(node.endpoint.methods)
+        return _match_tail(node, "", params, method, allowed)
     segment = segments[index]
     child = node.static.get(segment)
     if child is not None:
-        found = _match(child, segments, index + 1, params)
+        found = _match(child, segments, index + 1, params, method, allowed)
         if found is not None:
             return found
     for convertor, name, child in node.params:
@@ -337,11 +373,21 @@ def _match(
             value = convertor.convert(segment)
         except ValueError:
             continue
-        found = _match(child, segments, index + 1, params)
+        found = _match(child, segments, index + 1, params, method, allowed)
         if found is not None:
             params[name] = value
             return found
-    if node.tail is not None:
-        params[node.tail_name] = "/".join(segments[index:])
-        return node.tail
-    return None
+    return _match_tail(node, "/".join(segments[index:]), params, method, allowed)
+
+
+def _match_tail(
+    node: _Node, rest: str, params: dict[str, Any], method: str, allowed: set[str]
+) -> _PathEndpoint | None:
+    tail = node.tail
+    if tail is None:
+        return None
+    if method not in tail.methods:
+        allowed.update(tail.methods)
+        return None
+    params[node.tail_name] = rest
+    return tail

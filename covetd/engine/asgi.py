@@ -19,11 +19,10 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from ..app.exceptions import ClientDisconnect, HTTPException
-from ..app.requests import decode_path
 from .cycle import RequestCycle
 from .h1.writer import LAST_CHUNK, encode_chunk, error_response
 
-__all__ = ["AsgiLifespan", "AsgiRunner", "LifespanFailure"]
+__all__ = ["AsgiLifespan", "AsgiRunner", "ClientDisconnected", "LifespanFailure"]
 
 error_log = logging.getLogger("covetd.error")
 
@@ -35,35 +34,43 @@ AsgiApp = Callable[[dict[str, Any], Receive, Send], Awaitable[None]]
 ASGI_VERSION = {"version": "3.0", "spec_version": "2.4"}
 _DISCONNECT: Message = {"type": "http.disconnect"}
 _TOKEN = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+_FORBIDDEN_IN_VALUE = re.compile(rb"[\r\n\x00]")
 _checked_names: dict[bytes, bytes] = {}
 _MAX_CHECKED_NAMES = 4096
 
 
-def _header_name(name: bytes) -> bytes:
-    checked = _checked_names.get(name)
-    if checked is None:
-        if not _TOKEN.fullmatch(name):
-            raise RuntimeError(f"invalid header name {name!r}")
-        checked = bytes(name).lower()
-        if len(_checked_names) < _MAX_CHECKED_NAMES:
-            _checked_names[name] = checked
-    return checked
+def _checked_name(name: bytes) -> bytes:
+    """The lowercased name, after checking it is a token (cached: names repeat)."""
+    if not isinstance(name, bytes) or not _TOKEN.fullmatch(name):
+        raise RuntimeError(f"invalid header name {name!r}")
+    lowered = name.lower()
+    if len(_checked_names) < _MAX_CHECKED_NAMES:
+        _checked_names[name] = lowered
+    return lowered
 
 
 def _response_headers(raw: Any) -> tuple[list[tuple[bytes, bytes]], bool]:
     """Validated headers (hop-by-hop framing ones dropped) and whether a length is set."""
     headers = []
     has_length = False
+    checked = _checked_names
+    forbidden = _FORBIDDEN_IN_VALUE.search
     for name, value in raw:
-        name = _header_name(name)
-        if b"\r" in value or b"\n" in value or b"\0" in value:
-            raise RuntimeError(f"invalid character (CR, LF or NUL) in header {name!r}")
-        if name == b"content-length":
+        lowered = checked.get(name) or _checked_name(name)
+        if type(value) is not bytes:
+            value = bytes(value)
+        if forbidden(value):
+            raise RuntimeError(f"invalid character (CR, LF or NUL) in header {lowered!r}")
+        if lowered == b"content-length":
             has_length = True
-        elif name == b"transfer-encoding":
+        elif lowered == b"transfer-encoding":
             continue  # framing is the server's business
-        headers.append((name, bytes(value)))
+        headers.append((lowered, value))
     return headers, has_length
+
+
+class ClientDisconnected(OSError):
+    """``send`` after the client went away (ASGI 2.4: a server-specific ``OSError``)."""
 
 
 class _HttpExchange:
@@ -120,6 +127,8 @@ class _HttpExchange:
             cycle.finish()
 
     async def send(self, message: Message) -> None:
+        if self.cycle.disconnected:
+            raise ClientDisconnected("the client closed the connection")
         kind = message["type"]
         if kind == "http.response.body":
             await self._send_body(message)
@@ -139,13 +148,11 @@ class _HttpExchange:
         if not self.started:
             raise RuntimeError("http.response.body sent before http.response.start")
         if self.complete:
-            if self.cycle.disconnected:
-                return
             raise RuntimeError("http.response.body sent after the response was complete")
         body = message.get("body", b"")
         more = message.get("more_body", False)
         cycle = self.cycle
-        is_head = cycle.head.method == "HEAD"
+        is_head = cycle.request.method == "HEAD"
         if not self.head_written:
             self.head_written = True
             if not more:
@@ -175,7 +182,7 @@ class _HttpExchange:
     def _start_streaming(self) -> None:
         cycle = self.cycle
         if not self.has_length:
-            if cycle.head.http_version == "1.0":
+            if cycle.request.http_version == "1.0":
                 cycle.keep_alive = False  # close-delimited
             else:
                 self.chunked = True
@@ -192,21 +199,20 @@ class AsgiRunner:
         self._state = state if state is not None else {}
 
     def _scope(self, cycle: RequestCycle) -> dict[str, Any]:
-        head = cycle.head
-        conn = cycle.conn
+        request = cycle.request
         return {
             "type": "http",
             "asgi": ASGI_VERSION,
-            "http_version": head.http_version,
-            "server": conn.sockname,
-            "client": conn.client,
-            "scheme": conn.server.scheme,
-            "method": head.method,
+            "http_version": request.http_version,
+            "server": request.server,
+            "client": request.client,
+            "scheme": request.scheme,
+            "method": request.method,
             "root_path": "",
-            "path": decode_path(head.raw_path),
-            "raw_path": head.raw_path,
-            "query_string": head.query_string,
-            "headers": head.headers,
+            "path": request.path,
+            "raw_path": request.raw_path,
+            "query_string": request.query_string,
+            "headers": request.raw_headers,
             "state": self._state.copy(),
         }
 
@@ -215,7 +221,14 @@ class AsgiRunner:
         try:
             await self._app(self._scope(cycle), exchange.receive, exchange.send)
         except Exception:
-            error_log.exception("Exception in ASGI application for %s", cycle.request_line())
+            if cycle.disconnected:  # the app noticed the client left, the usual way
+                error_log.debug(
+                    "ASGI application stopped after the client left: %s",
+                    cycle.request_line(),
+                    exc_info=True,
+                )
+            else:
+                error_log.exception("Exception in ASGI application for %s", cycle.request_line())
             self._fail(exchange)
             return
         if not exchange.complete:

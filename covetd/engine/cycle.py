@@ -19,10 +19,9 @@ from collections import deque
 from typing import TYPE_CHECKING
 
 from ..app.exceptions import ClientDisconnect, HTTPException
-from ..app.requests import Request
+from ..app.requests import NO_BODY, Request
 from ..app.responses import Response
 from .h1.errors import ProtocolError
-from .h1.parser import RequestHead
 from .h1.writer import CONTINUE, LAST_CHUNK, encode_chunk, serialize_head
 
 if TYPE_CHECKING:
@@ -53,36 +52,13 @@ class RequestCycle:
     status = 0
     bytes_sent = 0
     started_at = 0.0
-    task: asyncio.Task[None] | None = None
-    _request: Request | None = None
     _closed: asyncio.Future[None] | None = None
 
-    def __init__(self, conn: HttpProtocol, head: RequestHead) -> None:
+    def __init__(self, conn: HttpProtocol, request: Request) -> None:
         self.conn = conn
-        self.head = head
-        self.keep_alive = head.keep_alive
-        self.body_complete = not head.has_body
-
-    @property
-    def request(self) -> Request:
-        """The framework's view of this request (built on first use: ASGI needs none)."""
-        request = self._request
-        if request is None:
-            head = self.head
-            conn = self.conn
-            request = self._request = Request(
-                head.method,
-                head.raw_path,
-                head.query_string,
-                head.headers,
-                head.http_version,
-                conn.server.scheme,
-                conn.client,
-                conn.sockname,
-                "",
-                self,
-            )
-        return request
+        self.request = request
+        self.keep_alive = request.keep_alive
+        self.body_complete = not request.has_body
 
     async def wait_closed(self) -> None:
         """Wait until the response is complete or the client is gone."""
@@ -147,7 +123,7 @@ class RequestCycle:
                 return b""
             if self.disconnected:
                 raise ClientDisconnect()
-            if self.head.expect_continue and not self.continue_sent and not self.response_started:
+            if self.request.expect_continue and not (self.continue_sent or self.response_started):
                 self.continue_sent = True
                 self.conn.write(CONTINUE)
             self.waiter = self.conn.loop.create_future()
@@ -171,7 +147,7 @@ class RequestCycle:
         if keep_alive and (
             self.conn.closing
             # The client still holds the body back: nothing after it could be framed.
-            or (not self.body_complete and self.head.expect_continue and not self.continue_sent)
+            or (not self.body_complete and self.request.expect_continue and not self.continue_sent)
         ):
             keep_alive = False
         for name, value in headers:
@@ -186,7 +162,7 @@ class RequestCycle:
             self.conn.server.preamble.value,
             keep_alive,
             chunked,
-            self.head.http_version == "1.0",
+            self.request.http_version == "1.0",
         )
         self.response_started = True
         self.keep_alive = keep_alive
@@ -202,26 +178,30 @@ class RequestCycle:
         """Send a complete (non-streaming) response, in one write when it is small."""
         data = self.start(response.status_code, response.raw_headers)
         body = response.body
-        if body and self.head.method != "HEAD":
+        if body and self.request.method != "HEAD":
             if len(body) < COALESCE_LIMIT:
                 data += body
             else:
                 self.write(data)
                 data = body
-        self.write(data)
+        if not self.disconnected:  # self.write, inlined: this is every response's path
+            self.bytes_sent += len(data)
+            transport = self.conn.transport
+            if transport is not None:
+                transport.write(data)
         self.finish()
 
     async def send_streaming(self, response: Response) -> None:
         """Send ``response.body_iterator`` as it yields, chunked unless the length is set."""
         iterator = response.body_iterator  # type: ignore[attr-defined]
         known_length = any(name == b"content-length" for name, _ in response.raw_headers)
-        http10 = self.head.http_version == "1.0"
+        http10 = self.request.http_version == "1.0"
         if http10 and not known_length:
             self.keep_alive = False  # HTTP/1.0 has no chunked coding: close-delimited
         chunked = not known_length and not http10
         self.write(self.start(response.status_code, response.raw_headers, chunked))
         try:
-            if self.head.method != "HEAD":
+            if self.request.method != "HEAD":
                 await self._pump(iterator, chunked)
         finally:
             aclose = getattr(iterator, "aclose", None)
@@ -254,7 +234,7 @@ class RequestCycle:
         self.conn.cycle_finished(self)
         # Request and cycle point at each other; break that here so both are freed by
         # reference counting instead of piling up for the cyclic GC.
-        self._request = None
+        self.request._channel = NO_BODY
 
     def abort(self, reason: str) -> None:
         """Give up on this exchange (response half-written): close the connection."""
@@ -263,8 +243,4 @@ class RequestCycle:
         self.finish()
 
     def request_line(self) -> str:
-        head = self.head
-        target = head.raw_path.decode("latin-1")
-        if head.query_string:
-            target += "?" + head.query_string.decode("latin-1")
-        return f'"{head.method} {target} HTTP/{head.http_version}"'
+        return self.request.request_line

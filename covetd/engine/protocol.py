@@ -24,9 +24,12 @@ from collections import deque
 from typing import TYPE_CHECKING, cast
 
 from ..app.datastructures import Address
+from ..app.head import RequestHead
+from ..app.requests import Request
 from .cycle import RequestCycle
+from .driver import ConnectionDriver
 from .h1.errors import ProtocolError, RequestTimeout
-from .h1.parser import RequestHead, RequestParser
+from .h1.parser import RequestParser
 from .h1.writer import error_response
 
 if TYPE_CHECKING:
@@ -49,6 +52,7 @@ class HttpProtocol(asyncio.Protocol):
         "cycle",
         "deadline",
         "drain_waiters",
+        "driver",
         "loop",
         "parser",
         "parser_failed",
@@ -67,11 +71,12 @@ class HttpProtocol(asyncio.Protocol):
         self.server = server
         self.loop = server.loop
         self.transport: asyncio.Transport | None = None
-        self.parser = RequestParser(self, server.limits)
+        self.parser = RequestParser(self, server.limits, Request)
         self.parser_failed = False
         self.client: Address | None = None
         self.sockname: Address | None = None
         self.cycle: RequestCycle | None = None
+        self.driver = ConnectionDriver(server.loop)
         self.parsing: RequestCycle | None = None
         self.pipeline: deque[RequestCycle] = deque()
         self.pending_error: bytes | None = None
@@ -94,8 +99,9 @@ class HttpProtocol(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         if self.parser_failed:
             return
-        if self.timeout_kind == IDLE_TIMEOUT:
-            self._set_deadline(HEAD_TIMEOUT, self.server.header_timeout)
+        if self.timeout_kind == IDLE_TIMEOUT:  # the next request begins
+            self.timeout_kind = HEAD_TIMEOUT
+            self.deadline = self.loop.time() + self.server.header_timeout
         try:
             tail = self.parser.feed(data)
             while tail:
@@ -120,6 +126,7 @@ class HttpProtocol(asyncio.Protocol):
             parsing.connection_lost()
         self.pipeline.clear()
         self._wake_drainers()
+        self.driver.close()
         self.server.connection_lost(self)
 
     def pause_writing(self) -> None:
@@ -138,15 +145,21 @@ class HttpProtocol(asyncio.Protocol):
     # -- parser listener -----------------------------------------------------------------
 
     def on_request(self, head: RequestHead) -> None:
-        cycle = RequestCycle(self, head)
-        if head.has_body:
+        request: Request = head  # type: ignore[assignment]  # the parser builds Requests
+        cycle = RequestCycle(self, request)
+        request._channel = cycle
+        request.client = self.client
+        request.server = self.sockname
+        if self.server.scheme != "http":
+            request.scheme = self.server.scheme
+        if request.has_body:
             self.parsing = cycle
             self._set_deadline(BODY_TIMEOUT, self.server.body_timeout)
         else:
             self.deadline, self.timeout_kind = 0.0, NO_TIMEOUT
         if self.cycle is None:
             self.cycle = cycle
-            self.server.dispatch(cycle)
+            self.driver.start(self.server.runner(cycle))
         else:
             self.pipeline.append(cycle)
 
@@ -170,7 +183,10 @@ class HttpProtocol(asyncio.Protocol):
     # -- cycles --------------------------------------------------------------------------
 
     def cycle_finished(self, cycle: RequestCycle) -> None:
-        self.server.request_finished(cycle)
+        server = self.server
+        server.requests_served += 1
+        if server.observer is not None:
+            server.observer.request_finished(cycle)
         if self.transport is None:
             return
         if not cycle.keep_alive:
@@ -178,8 +194,8 @@ class HttpProtocol(asyncio.Protocol):
             return
         self.cycle = None
         if self.pipeline:
-            self.cycle = self.pipeline.popleft()
-            self.server.dispatch(self.cycle)
+            cycle = self.cycle = self.pipeline.popleft()
+            self.driver.start(server.runner(cycle))
             if not self.pipeline:
                 self._resume(PAUSE_PIPELINE)
         elif self.pending_error is not None:
@@ -190,14 +206,13 @@ class HttpProtocol(asyncio.Protocol):
         else:
             if self.read_paused:
                 self._resume(PAUSE_PIPELINE)
-            if self.parsing is None:
-                self._become_idle()
+            if self.parsing is None and not self.parser.in_head:
+                self.timeout_kind = IDLE_TIMEOUT
+                self.deadline = self.loop.time() + server.keepalive_timeout
 
     def _become_idle(self) -> None:
-        if self.parser.in_head:
-            return  # the next request's head is already on its way; its deadline runs
-        self.timeout_kind = IDLE_TIMEOUT
-        self.deadline = self.loop.time() + self.server.keepalive_timeout
+        if not self.parser.in_head:  # else the next request's head is on its way
+            self._set_deadline(IDLE_TIMEOUT, self.server.keepalive_timeout)
 
     @property
     def idle(self) -> bool:

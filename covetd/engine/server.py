@@ -115,9 +115,9 @@ class HttpServer:
             len(self.connections),
         )
         for conn in list(self.connections):
-            cycle = conn.cycle
-            if cycle is not None and cycle.task is not None:
-                cycle.task.cancel()
+            task = conn.driver.task
+            if conn.cycle is not None and task is not None:
+                task.cancel()
             conn.abort()
 
     # -- connections -------------------------------------------------------------------
@@ -150,14 +150,6 @@ class HttpServer:
             self._stop_listening()
 
     # -- requests ----------------------------------------------------------------------
-
-    def dispatch(self, cycle: RequestCycle) -> None:
-        cycle.task = self.loop.create_task(self.runner(cycle))
-
-    def request_finished(self, cycle: RequestCycle) -> None:
-        self.requests_served += 1
-        if self.observer is not None:
-            self.observer.request_finished(cycle)
 
     # -- housekeeping ------------------------------------------------------------------
 

@@ -26,6 +26,7 @@ from typing import Protocol
 
 import httptools
 
+from ...app.head import RequestHead
 from .errors import (
     BadRequest,
     BodyTooLarge,
@@ -51,40 +52,6 @@ _FRAMING = frozenset(
 )
 
 
-class RequestHead:
-    """What the request line and header block say, validated.
-
-    ``headers`` keeps the order received, names lowercased, values as sent. The framing
-    facts below the constructor default to "absent" at class level; the parser sets
-    them on the instance only when the request has them.
-    """
-
-    content_length: int | None = None
-    chunked = False
-    has_body = False
-    expect_continue = False
-    upgrade: bytes | None = None
-
-    def __init__(
-        self,
-        method: str,
-        raw_path: bytes,
-        query_string: bytes,
-        http_version: str,
-        headers: list[tuple[bytes, bytes]],
-        keep_alive: bool,
-    ) -> None:
-        self.method = method
-        self.raw_path = raw_path
-        self.query_string = query_string
-        self.http_version = http_version
-        self.headers = headers
-        self.keep_alive = keep_alive
-
-    def __repr__(self) -> str:
-        return f"<RequestHead {self.method} {self.raw_path!r} HTTP/{self.http_version}>"
-
-
 class ParserListener(Protocol):
     """Receives a connection's requests in order; each body belongs to the last head."""
 
@@ -103,15 +70,18 @@ class RequestParser:
     llhttp stops at) so the caller can switch protocols or feed them back.
     """
 
+    #: True between the first byte of a request and the end of its head.
+    in_head: bool
+
     __slots__ = (
         "_began",
         "_body_size",
         "_framing",
+        "_head_class",
         "_head_raw",
         "_header_bytes",
         "_headers",
         "_hosts",
-        "_in_head",
         "_limits",
         "_listener",
         "_max_body",
@@ -120,32 +90,32 @@ class RequestParser:
         "_max_line",
         "_parser",
         "_url",
+        "_with_body",
+        "in_head",
     )
 
-    def __init__(self, listener: ParserListener, limits: Limits) -> None:
+    def __init__(
+        self, listener: ParserListener, limits: Limits, head_class: type[RequestHead] = RequestHead
+    ) -> None:
         self._listener = listener
+        self._head_class = head_class
         self._limits = limits
         self._max_line = limits.max_request_line
         self._max_header_size = limits.max_header_size
         self._max_headers = limits.max_headers
         self._max_body = limits.max_body_size
         self._parser = httptools.HttpRequestParser(self)
-        self._in_head = False
+        self.in_head = False
         self._began = False
         self._head_raw = 0
         self._body_size = 0
-        self.on_message_begin()
-        self._in_head = False
-
-    @property
-    def in_head(self) -> bool:
-        """True between the first byte of a request and the end of its head."""
-        return self._in_head
+        self._with_body = False
+        self._reset()
 
     # -- feeding ---------------------------------------------------------------
 
     def feed(self, data: bytes) -> bytes | None:
-        was_in_head = self._in_head
+        was_in_head = self.in_head
         self._began = False
         try:
             self._parser.feed_data(data)
@@ -159,7 +129,7 @@ class RequestParser:
             raise ProtocolError(f"invalid method: {exc}", 501) from None
         except httptools.HttpParserError as exc:
             raise _translate(exc) from None
-        if self._in_head:
+        if self.in_head:
             self._check_partial_head(len(data), was_in_head and not self._began)
         return None
 
@@ -173,10 +143,10 @@ class RequestParser:
 
     # -- httptools callbacks ---------------------------------------------------
 
-    def on_message_begin(self) -> None:
-        self._in_head = True
-        self._began = True
-        self._head_raw = 0
+    # (No on_message_begin: every call costs. A head starts with its first URL byte,
+    # which llhttp reports through on_url as soon as it sees it.)
+
+    def _reset(self) -> None:
         self._url = b""
         self._headers: list[tuple[bytes, bytes]] = []
         self._header_bytes = 0
@@ -186,6 +156,9 @@ class RequestParser:
     def on_url(self, url: bytes) -> None:
         if self._url:
             url = self._url + url
+        else:
+            self.in_head = self._began = True
+            self._head_raw = 0
         if len(url) > self._max_line:
             raise RequestLineTooLong("request line too long")
         self._url = url
@@ -216,8 +189,10 @@ class RequestParser:
         framing[name] = value
 
     def on_headers_complete(self) -> None:
-        self._in_head = False
-        self._listener.on_request(self._build_head())
+        self.in_head = False
+        head = self._build_head()
+        self._reset()
+        self._listener.on_request(head)
 
     def on_body(self, data: bytes) -> None:
         self._body_size += len(data)
@@ -226,17 +201,27 @@ class RequestParser:
         self._listener.on_request_body(data)
 
     def on_message_complete(self) -> None:
-        self._listener.on_request_complete()
+        if self._with_body:  # a request without a body has nothing to complete
+            self._with_body = False
+            self._listener.on_request_complete()
 
     # -- validation ------------------------------------------------------------
 
     def _build_head(self) -> RequestHead:
         parser = self._parser
-        version = parser.get_http_version()
-        if version != "1.1" and version != "1.0":
-            if version == "0.9":
-                raise BadRequest("HTTP/0.9 is not supported")
-            raise VersionNotSupported(f"HTTP/{version} is not supported")
+        keep_alive = parser.should_keep_alive()
+        framing = self._framing
+        if keep_alive and framing is None:
+            # llhttp accepts HTTP/0.9, 1.0, 1.1 and 2.0 heads; without a Connection
+            # header only 1.1 keeps the connection alive. get_http_version formats a
+            # string each call, so the common case skips it.
+            version = "1.1"
+        else:
+            version = parser.get_http_version()
+            if version != "1.1" and version != "1.0":
+                if version == "0.9":
+                    raise BadRequest("HTTP/0.9 is not supported")
+                raise VersionNotSupported(f"HTTP/{version} is not supported")
         if self._hosts != 1 and (self._hosts or version == "1.1"):
             raise BadRequest("more than one Host" if self._hosts else "missing Host header")
         raw_method = parser.get_method()
@@ -246,11 +231,9 @@ class RequestParser:
             raw_path, _, query = url.partition(b"?")
         else:
             raw_path, query = _split_other_target(url, method)
-        head = RequestHead(
-            method, raw_path, query, version, self._headers, parser.should_keep_alive()
-        )
-        if self._framing is not None:
-            self._apply_framing(head, self._framing)
+        head = self._head_class(method, raw_path, query, version, self._headers, keep_alive)
+        if framing is not None:
+            self._apply_framing(head, framing)
         return head
 
     def _apply_framing(self, head: RequestHead, framing: dict[bytes, bytes]) -> None:
@@ -260,12 +243,13 @@ class RequestParser:
         if transfer_encoding is not None:
             head.chunked = head.has_body = _check_transfer_encoding(transfer_encoding, version)
             self._body_size = 0
+            self._with_body = True
         elif content_length is not None:
             length = int(content_length)  # llhttp already checked the digits
             if length > self._max_body:
                 raise BodyTooLarge("request body too large")
             head.content_length = length
-            head.has_body = length > 0
+            head.has_body = self._with_body = length > 0
             self._body_size = 0
         expect = framing.get(b"expect")
         if expect is not None and version == "1.1":

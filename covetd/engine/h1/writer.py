@@ -90,14 +90,11 @@ def serialize_head(
     http10: bool = False,
 ) -> bytes:
     """The status line and header block for one response, blank line included."""
-    return b"".join(
-        (
-            _STATUS_LINES.get(status) or status_line(status),
-            preamble,
-            b"".join([b"%s: %s\r\n" % header for header in headers]),
-            _TAILS[keep_alive, chunked, http10],
-        )
-    )
+    parts = [_STATUS_LINES.get(status) or status_line(status), preamble]
+    for header in headers:  # a loop, not a comprehension: no frame per call (3.11)
+        parts.append(b"%s: %s\r\n" % header)
+    parts.append(_TAILS[keep_alive, chunked, http10])
+    return b"".join(parts)
 
 
 def encode_chunk(data: bytes) -> bytes:
