@@ -23,6 +23,7 @@ run: $(STAMP)
 
 lint: $(STAMP)
 	$(BIN)/ruff check covetd tests examples loadtests
+	$(BIN)/ruff format --check covetd tests examples loadtests
 
 typecheck: $(STAMP)
 	$(BIN)/mypy

@@ -74,30 +74,19 @@ class ClientDisconnected(OSError):
 
 
 class _HttpExchange:
-    """``receive`` and ``send`` for one request."""
+    """``receive`` and ``send`` for one request (state in class-level defaults)."""
 
-    __slots__ = (
-        "chunked",
-        "complete",
-        "cycle",
-        "has_length",
-        "head_written",
-        "headers",
-        "request_done",
-        "started",
-        "status",
-    )
+    started = False
+    head_written = False
+    complete = False
+    chunked = False
+    request_done = False
+    has_length = False
+    status = 0
+    headers: list[tuple[bytes, bytes]] = []  # replaced at http.response.start
 
     def __init__(self, cycle: RequestCycle) -> None:
         self.cycle = cycle
-        self.started = False
-        self.head_written = False
-        self.complete = False
-        self.chunked = False
-        self.request_done = False
-        self.status = 0
-        self.headers: list[tuple[bytes, bytes]] = []
-        self.has_length = False
 
     async def receive(self) -> Message:
         cycle = self.cycle
@@ -127,38 +116,55 @@ class _HttpExchange:
             cycle.finish()
 
     async def send(self, message: Message) -> None:
-        if self.cycle.disconnected:
+        cycle = self.cycle
+        if cycle.disconnected:
             raise ClientDisconnected("the client closed the connection")
         kind = message["type"]
-        if kind == "http.response.body":
-            await self._send_body(message)
-        elif kind == "http.response.start":
+        if kind == "http.response.start":
             if self.started:
                 raise RuntimeError("http.response.start sent twice")
             status = message["status"]
-            if not isinstance(status, int) or not 100 <= status <= 599:
+            if type(status) is not int or not 100 <= status <= 599:
                 raise RuntimeError(f"invalid status {status!r}")
             self.status = status
             self.headers, self.has_length = _response_headers(message.get("headers", ()))
             self.started = True
+        elif kind == "http.response.body":
+            if not self.started or self.complete:
+                raise RuntimeError(
+                    "http.response.body sent "
+                    + ("after the response was complete" if self.complete else "before the start")
+                )
+            body = message.get("body", b"")
+            more = message.get("more_body", False)
+            if self.head_written or more:
+                await self._send_part(body, more)
+                return
+            # The whole response in one message (the common case): one write.
+            self.head_written = self.complete = True
+            status = self.status
+            headers = self.headers
+            if not self.has_length and status >= 200 and status != 204 and status != 304:
+                headers.append((b"content-length", b"%d" % len(body)))
+            data = cycle.start(status, headers)
+            if body and cycle.request.method != "HEAD":
+                data += body
+            cycle.write(data)
+            cycle.finish()
         else:
             raise RuntimeError(f"unexpected ASGI message {kind!r}")
 
-    async def _send_body(self, message: Message) -> None:
-        if not self.started:
-            raise RuntimeError("http.response.body sent before http.response.start")
-        if self.complete:
-            raise RuntimeError("http.response.body sent after the response was complete")
-        body = message.get("body", b"")
-        more = message.get("more_body", False)
+    async def _send_part(self, body: bytes, more: bool) -> None:
         cycle = self.cycle
         is_head = cycle.request.method == "HEAD"
         if not self.head_written:
             self.head_written = True
-            if not more:
-                self._send_whole(body, is_head)
-                return
-            self._start_streaming()
+            if not self.has_length:
+                if cycle.request.http_version == "1.0":
+                    cycle.keep_alive = False  # close-delimited
+                else:
+                    self.chunked = True
+            cycle.write(cycle.start(self.status, self.headers, self.chunked))
         if body and not is_head:
             cycle.write(encode_chunk(body) if self.chunked else bytes(body))
         if not more:
@@ -168,25 +174,6 @@ class _HttpExchange:
             cycle.finish()
         elif cycle.conn.write_paused:
             await cycle.conn.drain()
-
-    def _send_whole(self, body: bytes, is_head: bool) -> None:
-        cycle = self.cycle
-        headers = self.headers
-        if not self.has_length and self.status >= 200 and self.status not in (204, 304):
-            headers.append((b"content-length", b"%d" % len(body)))
-        head = cycle.start(self.status, headers)
-        cycle.write(head if is_head or not body else head + body)
-        self.complete = True
-        cycle.finish()
-
-    def _start_streaming(self) -> None:
-        cycle = self.cycle
-        if not self.has_length:
-            if cycle.request.http_version == "1.0":
-                cycle.keep_alive = False  # close-delimited
-            else:
-                self.chunked = True
-        cycle.write(cycle.start(self.status, self.headers, chunked=self.chunked))
 
 
 class AsgiRunner:
@@ -198,9 +185,10 @@ class AsgiRunner:
         self._app = app
         self._state = state if state is not None else {}
 
-    def _scope(self, cycle: RequestCycle) -> dict[str, Any]:
+    async def __call__(self, cycle: RequestCycle) -> None:
+        exchange = _HttpExchange(cycle)
         request = cycle.request
-        return {
+        scope = {
             "type": "http",
             "asgi": ASGI_VERSION,
             "http_version": request.http_version,
@@ -215,11 +203,8 @@ class AsgiRunner:
             "headers": request.raw_headers,
             "state": self._state.copy(),
         }
-
-    async def __call__(self, cycle: RequestCycle) -> None:
-        exchange = _HttpExchange(cycle)
         try:
-            await self._app(self._scope(cycle), exchange.receive, exchange.send)
+            await self._app(scope, exchange.receive, exchange.send)
         except Exception:
             if cycle.disconnected:  # the app noticed the client left, the usual way
                 error_log.debug(
@@ -232,16 +217,11 @@ class AsgiRunner:
             self._fail(exchange)
             return
         if not exchange.complete:
-            if exchange.started:
-                error_log.error(
-                    "ASGI application returned without completing the response for %s",
-                    cycle.request_line(),
-                )
-            else:
-                error_log.error(
-                    "ASGI application returned without sending a response for %s",
-                    cycle.request_line(),
-                )
+            error_log.error(
+                "ASGI application returned without %s the response for %s",
+                "completing" if exchange.started else "sending",
+                cycle.request_line(),
+            )
             self._fail(exchange)
 
     @staticmethod

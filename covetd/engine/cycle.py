@@ -117,8 +117,8 @@ class RequestCycle:
                 if self.buffered < BODY_LOW_WATER:
                     self.conn.resume_reading_for_body()
                 return chunk
-            if self.body_error is not None:
-                raise HTTPException(self.body_error.status, self.body_error.detail)
+            if self.body_error is not None:  # details are for the log, not the client
+                raise HTTPException(self.body_error.status)
             if self.body_complete:
                 return b""
             if self.disconnected:
@@ -229,6 +229,7 @@ class RequestCycle:
         self.response_complete = True
         if self.chunks:
             self.chunks.clear()
+            self.buffered = 0
         if self._closed is not None:
             self._release_closed()
         self.conn.cycle_finished(self)

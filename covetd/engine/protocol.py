@@ -205,13 +205,21 @@ class HttpProtocol(asyncio.Protocol):
             self.close()
         else:
             if self.read_paused:
-                self._resume(PAUSE_PIPELINE)
-            if self.parsing is None and not self.parser.in_head:
+                # The rest of an unread body is read and dropped (bounded by
+                # max_body_size and body_timeout); then the next request.
+                self._resume(PAUSE_PIPELINE | PAUSE_BODY)
+            if self.parsing is not None:
+                self._set_deadline(BODY_TIMEOUT, server.body_timeout)
+            elif self.parser.in_head:  # the next head is on its way: its clock runs now
+                self._set_deadline(HEAD_TIMEOUT, server.header_timeout)
+            else:
                 self.timeout_kind = IDLE_TIMEOUT
                 self.deadline = self.loop.time() + server.keepalive_timeout
 
     def _become_idle(self) -> None:
-        if not self.parser.in_head:  # else the next request's head is on its way
+        if self.parser.in_head:
+            self._set_deadline(HEAD_TIMEOUT, self.server.header_timeout)
+        else:
             self._set_deadline(IDLE_TIMEOUT, self.server.keepalive_timeout)
 
     @property
@@ -221,9 +229,12 @@ class HttpProtocol(asyncio.Protocol):
     # -- errors and timeouts -------------------------------------------------------------
 
     def protocol_error(self, error: ProtocolError) -> None:
-        """Answer ``error`` after the responses still owed, then close."""
+        """Answer ``error`` after the responses still owed, then close.
+
+        The requests before the bad one are answered normally (keep-alive and all):
+        only the error answer closes the connection.
+        """
         self.parser_failed = True
-        self.closing = True
         self._pause(PAUSE_PIPELINE)
         self.deadline, self.timeout_kind = 0.0, NO_TIMEOUT
         error_log.debug(
@@ -233,7 +244,7 @@ class HttpProtocol(asyncio.Protocol):
         self.parsing = None
         if parsing is not None:
             if parsing is self.cycle:
-                parsing.fail_body(error)  # its handler answers (or already did); then we close
+                parsing.fail_body(error)  # its handler answers (or already did); then close
                 return
             if parsing.response_complete:
                 self.close()  # the request was already answered; just stop reading it
@@ -271,9 +282,9 @@ class HttpProtocol(asyncio.Protocol):
             self.transport.pause_reading()
         self.read_paused |= reason
 
-    def _resume(self, reason: int) -> None:
-        if self.read_paused & reason:
-            self.read_paused &= ~reason
+    def _resume(self, reasons: int) -> None:
+        if self.read_paused & reasons:
+            self.read_paused &= ~reasons
             if not self.read_paused and self.transport is not None and not self.parser_failed:
                 self.transport.resume_reading()
 

@@ -22,6 +22,7 @@ an incomplete head never makes the parser hold more than about
 
 from __future__ import annotations
 
+import re
 from typing import Protocol
 
 import httptools
@@ -45,6 +46,8 @@ _METHODS = {
     m.encode(): m
     for m in ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE", "CONNECT")
 }
+# RFC 9110 §7.2 / RFC 3986 §3.2.2: uri-host [ ":" port ] (empty allowed, §7.2).
+_HOST = re.compile(rb"(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9\-._~%!$&'()*+,;=]*)(?::[0-9]*)?")
 # Headers that change how a request is framed or answered; any other header is just
 # stored. (Host is counted separately: every HTTP/1.1 request has one.)
 _FRAMING = frozenset(
@@ -66,21 +69,25 @@ class RequestParser:
     """Feed bytes of one connection; the listener hears validated requests.
 
     ``feed`` raises ``ProtocolError`` on anything that breaks HTTP/1.1 or a limit.
-    It returns ``None``, or the bytes that followed an upgrade request's head (which
-    llhttp stops at) so the caller can switch protocols or feed them back.
+    It returns ``None``, or, when the listener set ``switching`` on an upgrade
+    request's head, the bytes that followed that head (for the new protocol). An
+    upgrade that is not taken is an ordinary request: its body is framed by its
+    Content-Length like any other (llhttp stops at such a head; this class goes on).
     """
 
-    #: True between the first byte of a request and the end of its head.
+    #: True between the first byte of a request's target and the end of its head.
     in_head: bool
 
     __slots__ = (
         "_began",
         "_body_size",
+        "_completed",
         "_framing",
         "_head_class",
         "_head_raw",
         "_header_bytes",
         "_headers",
+        "_host",
         "_hosts",
         "_limits",
         "_listener",
@@ -89,6 +96,8 @@ class RequestParser:
         "_max_headers",
         "_max_line",
         "_parser",
+        "_raw_body_left",
+        "_upgrade_head",
         "_url",
         "_with_body",
         "in_head",
@@ -107,20 +116,28 @@ class RequestParser:
         self._parser = httptools.HttpRequestParser(self)
         self.in_head = False
         self._began = False
+        self._completed = 0
         self._head_raw = 0
         self._body_size = 0
         self._with_body = False
+        self._raw_body_left = 0
+        self._upgrade_head: RequestHead | None = None
         self._reset()
 
     # -- feeding ---------------------------------------------------------------
 
     def feed(self, data: bytes) -> bytes | None:
+        if self._raw_body_left:
+            data = self._take_raw_body(data)
+            if not data:
+                return None
         was_in_head = self.in_head
         self._began = False
+        self._completed = 0
         try:
             self._parser.feed_data(data)
         except httptools.HttpParserUpgrade as exc:
-            return data[exc.args[0] :]
+            return self._after_upgrade(data[exc.args[0] :])
         except httptools.HttpParserCallbackError as exc:
             if isinstance(exc.__context__, ProtocolError):
                 raise exc.__context__ from None
@@ -130,16 +147,44 @@ class RequestParser:
         except httptools.HttpParserError as exc:
             raise _translate(exc) from None
         if self.in_head:
-            self._check_partial_head(len(data), was_in_head and not self._began)
+            self._check_partial_head(data, was_in_head)
         return None
 
-    def _check_partial_head(self, size: int, continued: bool) -> None:
+    def _check_partial_head(self, data: bytes, was_in_head: bool) -> None:
         # httptools buffers a header line internally until it is complete; bound that
-        # by the raw bytes fed into an unfinished head (slowloris, giant lines).
-        self._head_raw = self._head_raw + size if continued else 0
+        # by the raw bytes fed into an unfinished head (slowloris, giant lines). When
+        # the head began in this read and nothing else ended in it, all of the read
+        # is head; otherwise the earlier requests' share is unknown and not counted.
+        if was_in_head and not self._began:
+            self._head_raw += len(data)
+        else:
+            self._head_raw = len(data) if not self._completed else 0
         if self._head_raw > self._max_line + self._max_header_size:
-            # The URL is checked exactly as it streams in (on_url), so this is a header.
             raise HeadersTooLarge("request header block too large")
+
+    def _after_upgrade(self, tail: bytes) -> bytes | None:
+        head = self._upgrade_head
+        self._upgrade_head = None
+        if head is None or getattr(head, "switching", False):
+            return tail
+        # Not switching: an ordinary request whose body llhttp did not read.
+        if head.chunked:
+            raise BadRequest("a chunked body on an Upgrade request is not supported")
+        self._raw_body_left = head.content_length or 0
+        if self._raw_body_left:
+            tail = self._take_raw_body(tail)
+        return self.feed(tail) if tail else None
+
+    def _take_raw_body(self, data: bytes) -> bytes:
+        size = self._raw_body_left
+        body, rest = data[:size], data[size:]
+        self._raw_body_left -= len(body)
+        if body:
+            self.on_body(body)
+        if not self._raw_body_left:
+            self._with_body = False
+            self._listener.on_request_complete()
+        return rest
 
     # -- httptools callbacks ---------------------------------------------------
 
@@ -151,6 +196,7 @@ class RequestParser:
         self._headers: list[tuple[bytes, bytes]] = []
         self._header_bytes = 0
         self._hosts = 0
+        self._host = b""
         self._framing: dict[bytes, bytes] | None = None
 
     def on_url(self, url: bytes) -> None:
@@ -164,6 +210,8 @@ class RequestParser:
         self._url = url
 
     def on_header(self, name: bytes, value: bytes) -> None:
+        if not self.in_head:
+            return  # a trailer field of a chunked body: never merged into the head
         size = self._header_bytes + len(name) + len(value) + 4
         headers = self._headers
         if size > self._max_header_size or len(headers) >= self._max_headers:
@@ -174,19 +222,19 @@ class RequestParser:
             )
         self._header_bytes = size
         name = name.lower()
+        value = value.rstrip(b" \t")  # llhttp drops leading whitespace, not trailing
         if name == b"host":
             self._hosts += 1
+            self._host = value
         elif name in _FRAMING:
-            self._note_framing(name, value)
+            framing = self._framing
+            if framing is None:
+                self._framing = {name: value}
+            elif name in framing:
+                framing[name] += b"," + value  # repeated fields combine (RFC 9110 §5.3)
+            else:
+                framing[name] = value
         headers.append((name, value))
-
-    def _note_framing(self, name: bytes, value: bytes) -> None:
-        framing = self._framing
-        if framing is None:
-            framing = self._framing = {}
-        if name == b"connection" and name in framing:
-            value = framing[name] + b"," + value  # several Connection fields combine
-        framing[name] = value
 
     def on_headers_complete(self) -> None:
         self.in_head = False
@@ -201,7 +249,10 @@ class RequestParser:
         self._listener.on_request_body(data)
 
     def on_message_complete(self) -> None:
-        if self._with_body:  # a request without a body has nothing to complete
+        self._completed += 1
+        # A request without a body has nothing to complete; nor does an upgrade
+        # request whose body llhttp leaves to us (see _after_upgrade).
+        if self._with_body and self._upgrade_head is None:
             self._with_body = False
             self._listener.on_request_complete()
 
@@ -224,14 +275,21 @@ class RequestParser:
                 raise VersionNotSupported(f"HTTP/{version} is not supported")
         if self._hosts != 1 and (self._hosts or version == "1.1"):
             raise BadRequest("more than one Host" if self._hosts else "missing Host header")
+        if self._hosts and not _HOST.fullmatch(self._host):
+            raise BadRequest("invalid Host header")
         raw_method = parser.get_method()
-        method = _METHODS.get(raw_method) or raw_method.decode("ascii")
         url = self._url
+        if len(raw_method) + len(url) + 10 > self._max_line:  # METHOD SP target SP HTTP/x.y
+            raise RequestLineTooLong("request line too long")
+        method = _METHODS.get(raw_method) or raw_method.decode("ascii")
+        headers = self._headers
         if url[:1] == b"/":
             raw_path, _, query = url.partition(b"?")
         else:
-            raw_path, query = _split_other_target(url, method)
-        head = self._head_class(method, raw_path, query, version, self._headers, keep_alive)
+            raw_path, query, authority = _split_other_target(url, method)
+            if authority is not None:  # RFC 9112 §3.2.2: the target's authority wins
+                headers = [h for h in headers if h[0] != b"host"] + [(b"host", authority)]
+        head = self._head_class(method, raw_path, query, version, headers, keep_alive)
         if framing is not None:
             self._apply_framing(head, framing)
         return head
@@ -257,20 +315,30 @@ class RequestParser:
         upgrade = framing.get(b"upgrade")
         connection = framing.get(b"connection")
         if upgrade is not None and connection is not None and b"upgrade" in connection.lower():
-            head.upgrade = upgrade.strip().lower()
+            if self._parser.should_upgrade():
+                self._upgrade_head = head  # llhttp stops after this head; see feed
+            if version == "1.1":  # RFC 9110 §7.8: Upgrade in HTTP/1.0 is ignored
+                head.upgrade = upgrade.strip().lower()
 
 
-def _split_other_target(target: bytes, method: str) -> tuple[bytes, bytes]:
-    """Absolute-form or asterisk-form → (path, query); origin-form is inlined above."""
+def _split_other_target(target: bytes, method: str) -> tuple[bytes, bytes, bytes | None]:
+    """Absolute-form or asterisk-form → (path, query, authority); origin-form is
+    handled inline by the caller."""
     if target == b"*" and method == "OPTIONS":
-        return b"*", b""
+        return b"*", b"", None
     lowered = target[:8].lower()
     if lowered.startswith((b"http://", b"https://")):
         try:
             url = httptools.parse_url(target)
         except httptools.HttpParserInvalidURLError:
             raise BadRequest("invalid request target") from None
-        return url.path or b"/", url.query or b""
+        if not url.host or url.userinfo:
+            raise BadRequest("invalid request target authority")
+        host = b"[" + url.host + b"]" if b":" in url.host else url.host  # IPv6 literal
+        authority = host if url.port is None else b"%s:%d" % (host, url.port)
+        if not _HOST.fullmatch(authority):
+            raise BadRequest("invalid request target authority")
+        return url.path or b"/", url.query or b"", authority
     raise BadRequest("unsupported request target form")
 
 
