@@ -11,7 +11,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from support.process import Covetd  # noqa: E402
+from support.process import Covetd
 
 
 @pytest.fixture

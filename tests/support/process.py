@@ -7,6 +7,7 @@ real HTTP answer on that socket, waited for with a deadline (never a sleep).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -24,7 +25,9 @@ REPO = Path(__file__).resolve().parents[2]
 TEST_APPS = REPO / "tests" / "apps"
 
 
-def wait_for(predicate: Any, timeout: float = 10.0, interval: float = 0.02, what: str = "condition") -> Any:
+def wait_for(
+    predicate: Any, timeout: float = 10.0, interval: float = 0.02, what: str = "condition"
+) -> Any:
     """Poll ``predicate`` until it returns a truthy value; fail after ``timeout`` s."""
     deadline = time.monotonic() + timeout
     while True:
@@ -126,15 +129,11 @@ class Covetd:
         if self.proc is not None:
             if self.proc.poll() is None:
                 self.proc.send_signal(signal.SIGTERM)
-                try:
+                with contextlib.suppress(subprocess.TimeoutExpired):
                     code = self.proc.wait(timeout)
-                except subprocess.TimeoutExpired:
-                    pass
             code = self.proc.poll()
-            try:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.killpg(self.proc.pid, signal.SIGKILL)
-            except (ProcessLookupError, PermissionError):
-                pass
             if code is None:
                 code = self.proc.wait(5)
             self._log.close()

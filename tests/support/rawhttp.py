@@ -57,7 +57,7 @@ class RawConnection:
         """One response; the body framed by Content-Length, chunked coding or close."""
         head = self.read_until(b"\r\n\r\n").decode("latin-1")
         lines = head.split("\r\n")
-        _, status, reason = (lines[0].split(" ", 2) + [""])[:3]
+        _, status, reason = ([*lines[0].split(" ", 2), ""])[:3]
         headers = [
             (name.strip().lower(), value.strip())
             for name, _, value in (line.partition(":") for line in lines[1:] if line)
