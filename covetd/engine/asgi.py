@@ -16,6 +16,7 @@ import asyncio
 import logging
 import re
 from collections.abc import Awaitable, Callable
+from types import CoroutineType
 from typing import Any
 
 from ..app.exceptions import ClientDisconnect, HTTPException
@@ -154,6 +155,46 @@ class _HttpExchange:
         else:
             raise RuntimeError(f"unexpected ASGI message {kind!r}")
 
+    def app_returned(self, result: object) -> None:
+        if not self.complete:
+            error_log.error(
+                "ASGI application returned without %s the response for %s",
+                "completing" if self.started else "sending",
+                self.cycle.request_line(),
+            )
+            self._fail()
+
+    def app_failed(self, exc: BaseException) -> None:
+        cycle = self.cycle
+        if not isinstance(exc, Exception):
+            pass  # cancelled by a forced shutdown: nothing to report
+        elif cycle.disconnected:  # the app noticed the client left, the usual way
+            error_log.debug(
+                "ASGI application stopped after the client left: %s",
+                cycle.request_line(),
+                exc_info=exc,
+            )
+        else:
+            error_log.error(
+                "Exception in ASGI application for %s", cycle.request_line(), exc_info=exc
+            )
+        self._fail()
+
+    def _fail(self) -> None:
+        cycle = self.cycle
+        if self.complete:
+            return
+        self.complete = True
+        if self.head_written:
+            cycle.abort("the response could not be completed")
+            return
+        self.started = True
+        cycle.keep_alive = False
+        cycle.response_started = True
+        cycle.status = 500
+        cycle.write(error_response(500, cycle.conn.server.preamble.value))
+        cycle.finish()
+
     async def _send_part(self, body: bytes, more: bool) -> None:
         cycle = self.cycle
         is_head = cycle.request.method == "HEAD"
@@ -185,7 +226,7 @@ class AsgiRunner:
         self._app = app
         self._state = state if state is not None else {}
 
-    async def __call__(self, cycle: RequestCycle) -> None:
+    def __call__(self, cycle: RequestCycle) -> None:
         exchange = _HttpExchange(cycle)
         request = cycle.request
         scope = {
@@ -204,41 +245,17 @@ class AsgiRunner:
             "state": self._state.copy(),
         }
         try:
-            await self._app(scope, exchange.receive, exchange.send)
-        except Exception:
-            if cycle.disconnected:  # the app noticed the client left, the usual way
-                error_log.debug(
-                    "ASGI application stopped after the client left: %s",
-                    cycle.request_line(),
-                    exc_info=True,
-                )
-            else:
-                error_log.exception("Exception in ASGI application for %s", cycle.request_line())
-            self._fail(exchange)
+            call = self._app(scope, exchange.receive, exchange.send)
+        except Exception as exc:
+            exchange.app_failed(exc)
             return
-        if not exchange.complete:
-            error_log.error(
-                "ASGI application returned without %s the response for %s",
-                "completing" if exchange.started else "sending",
-                cycle.request_line(),
-            )
-            self._fail(exchange)
+        if type(call) is not CoroutineType:
+            call = _awaited(call)  # an awaitable that is not a coroutine
+        cycle.conn.driver.start(call, exchange.app_returned, exchange.app_failed)
 
-    @staticmethod
-    def _fail(exchange: _HttpExchange) -> None:
-        cycle = exchange.cycle
-        if exchange.complete:
-            return
-        if exchange.head_written:
-            exchange.complete = True
-            cycle.abort("the response could not be completed")
-            return
-        exchange.started = exchange.complete = True
-        cycle.keep_alive = False
-        cycle.response_started = True
-        cycle.status = 500
-        cycle.write(error_response(500, cycle.conn.server.preamble.value))
-        cycle.finish()
+
+async def _awaited(awaitable: Awaitable[Any]) -> Any:
+    return await awaitable
 
 
 class LifespanFailure(Exception):

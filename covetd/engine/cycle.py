@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 
 from ..app.exceptions import ClientDisconnect, HTTPException
 from ..app.requests import NO_BODY, Request
-from ..app.responses import Response
+from ..app.responses import PlainTextResponse, Response
 from .h1.errors import ProtocolError
 from .h1.writer import CONTINUE, LAST_CHUNK, encode_chunk, serialize_head
 
@@ -174,6 +174,41 @@ class RequestCycle:
             self.bytes_sent += len(data)
             self.conn.write(data)
 
+    def respond(self, response: Response) -> None:
+        """A handler's result: write it (a streaming one on the connection's driver)."""
+        try:
+            if response.streaming:
+                self.conn.driver.start(self.send_streaming(response), _ignore, self._stream_failed)
+            else:
+                self.write_response(response)
+        except Exception:
+            self._fail("Invalid response")
+
+    def handler_failed(self, exc: BaseException) -> None:
+        """The handler raised past its app (or was cancelled by a forced shutdown)."""
+        if isinstance(exc, Exception):
+            error_log.error("Exception in handler for %s", self.request_line(), exc_info=exc)
+        self._fail(None)
+
+    def _stream_failed(self, exc: BaseException) -> None:
+        if isinstance(exc, Exception):
+            error_log.error(
+                "Exception while streaming the response to %s", self.request_line(), exc_info=exc
+            )
+        self._fail(None)
+
+    def _fail(self, what: str | None) -> None:
+        """Nothing sent yet: answer 500. Head already sent: close the connection."""
+        if what is not None:
+            error_log.exception("%s for %s", what, self.request_line())
+        if self.response_complete:
+            return
+        if self.response_started:
+            self.keep_alive = False
+            self.finish()
+        else:
+            self.write_response(PlainTextResponse("Internal Server Error\n", 500))
+
     def write_response(self, response: Response) -> None:
         """Send a complete (non-streaming) response, in one write when it is small."""
         data = self.start(response.status_code, response.raw_headers)
@@ -245,3 +280,7 @@ class RequestCycle:
 
     def request_line(self) -> str:
         return self.request.request_line
+
+
+def _ignore(result: object) -> None:
+    """A streaming response's coroutine returns nothing worth keeping."""

@@ -29,7 +29,7 @@ import asyncio
 import contextvars
 import logging
 from collections import deque
-from collections.abc import Coroutine, Generator
+from collections.abc import Callable, Coroutine, Generator
 from typing import Any
 
 __all__ = ["ConnectionDriver"]
@@ -44,24 +44,34 @@ _current_tasks: Any = getattr(asyncio.tasks, "_current_tasks", None)
 if _current_tasks is None:
     _current_tasks = type("_CurrentTasks", (), {"get": staticmethod(asyncio.current_task)})()
 
-Request = Coroutine[Any, Any, None]
+Request = Coroutine[Any, Any, Any]
+Done = Callable[[Any], None]
+Failed = Callable[[BaseException], None]
 
 
 class _Resume:
     """Await ``coro`` from wherever it is (not started, or suspended on ``yielded``),
-    running each of its steps inside ``context``."""
+    running each of its steps inside ``context``; then report to ``done``/``failed``."""
 
-    __slots__ = ("context", "coro", "started", "yielded")
+    __slots__ = ("context", "coro", "done", "failed", "started", "yielded")
 
     def __init__(
-        self, coro: Request, context: contextvars.Context, yielded: Any, started: bool
+        self,
+        coro: Request,
+        context: contextvars.Context,
+        yielded: Any,
+        started: bool,
+        done: Done,
+        failed: Failed,
     ) -> None:
         self.coro = coro
         self.context = context
         self.yielded = yielded
         self.started = started
+        self.done = done
+        self.failed = failed
 
-    def __await__(self) -> Generator[Any, Any, None]:
+    def __await__(self) -> Generator[Any, Any, Any]:
         coro, run = self.coro, self.context.run
         try:
             value = self.yielded if self.started else run(coro.send, None)
@@ -72,8 +82,8 @@ class _Resume:
                     value = run(coro.throw, exc)
                 else:
                     value = run(coro.send, sent)
-        except StopIteration:
-            return
+        except StopIteration as stop:
+            return stop.value
 
 
 class ConnectionDriver:
@@ -93,26 +103,33 @@ class ConnectionDriver:
         """The driver task (None until the first request)."""
         return self._task
 
-    def start(self, coro: Request) -> None:
-        """Run ``coro`` now if possible; if it suspends, the driver task continues it."""
+    def start(self, coro: Request, done: Done, failed: Failed) -> None:
+        """Run ``coro`` now if possible; if it suspends, the driver task continues it.
+
+        ``done(result)`` or ``failed(exception)`` is called when it ends, outside the
+        request's context; neither may raise.
+        """
+        loop = self._loop
         task = self._task
         if task is None or task.done():
-            task = self._task = self._loop.create_task(self._drive())
-        if _current_tasks.get(self._loop) is not None:
-            self._enqueue(_Resume(coro, contextvars.copy_context(), None, False))
-            return
+            task = self._task = loop.create_task(self._drive())
         context = contextvars.copy_context()
-        _enter_task(self._loop, task)
+        if _current_tasks.get(loop) is not None:  # called from a task: queue it
+            self._enqueue(_Resume(coro, context, None, False, done, failed))
+            return
+        _enter_task(loop, task)
         try:
             yielded = context.run(coro.send, None)
-        except StopIteration:
+        except StopIteration as stop:
+            _leave_task(loop, task)
+            done(stop.value)
             return
-        except BaseException:
-            error_log.exception("request coroutine failed outside its handler")
+        except BaseException as exc:
+            _leave_task(loop, task)
+            failed(exc)
             return
-        finally:
-            _leave_task(self._loop, task)
-        self._enqueue(_Resume(coro, context, yielded, True))
+        _leave_task(loop, task)
+        self._enqueue(_Resume(coro, context, yielded, True, done, failed))
 
     def _enqueue(self, item: _Resume) -> None:
         self._queue.append(item)
@@ -130,15 +147,20 @@ class ConnectionDriver:
             waiter.set_result(None)
 
     async def _drive(self) -> None:
-        # A cancellation ends the driver (shutdown, or the loop closing); ``start``
-        # makes a new one if the connection is still in use.
+        # A cancellation ends the driver (shutdown, or the loop closing) after telling
+        # the request it was running; ``start`` makes a new driver if one is needed.
         queue = self._queue
         while not self._closed:
             if not queue:
                 self._waiter = self._loop.create_future()
                 await self._waiter
                 continue
+            item = queue.popleft()
             try:
-                await queue.popleft()
-            except Exception:
-                error_log.exception("request coroutine failed outside its handler")
+                result = await item
+            except BaseException as exc:
+                item.failed(exc)
+                if isinstance(exc, asyncio.CancelledError | KeyboardInterrupt | SystemExit):
+                    raise
+            else:
+                item.done(result)

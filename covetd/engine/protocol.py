@@ -159,7 +159,7 @@ class HttpProtocol(asyncio.Protocol):
             self.deadline, self.timeout_kind = 0.0, NO_TIMEOUT
         if self.cycle is None:
             self.cycle = cycle
-            self.driver.start(self.server.runner(cycle))
+            self.server.runner(cycle)
         else:
             self.pipeline.append(cycle)
 
@@ -195,7 +195,7 @@ class HttpProtocol(asyncio.Protocol):
         self.cycle = None
         if self.pipeline:
             cycle = self.cycle = self.pipeline.popleft()
-            self.driver.start(server.runner(cycle))
+            server.runner(cycle)
             if not self.pipeline:
                 self._resume(PAUSE_PIPELINE)
         elif self.pending_error is not None:

@@ -13,8 +13,7 @@ import logging
 import socket
 import ssl
 import time
-from collections.abc import Callable, Coroutine
-from typing import Any
+from collections.abc import Callable
 
 from ..config import HttpConfig
 from .cycle import RequestCycle
@@ -27,7 +26,8 @@ __all__ = ["HttpServer", "Runner"]
 
 error_log = logging.getLogger("covetd.error")
 
-Runner = Callable[[RequestCycle], Coroutine[Any, Any, None]]
+# Starts one request on its connection's driver (native app or ASGI bridge).
+Runner = Callable[[RequestCycle], None]
 
 TICK_SECONDS = 0.5  # Date refresh and deadline sweep
 

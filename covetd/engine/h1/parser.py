@@ -275,8 +275,8 @@ class RequestParser:
                 raise VersionNotSupported(f"HTTP/{version} is not supported")
         if self._hosts != 1 and (self._hosts or version == "1.1"):
             raise BadRequest("more than one Host" if self._hosts else "missing Host header")
-        if self._hosts and not _HOST.fullmatch(self._host):
-            raise BadRequest("invalid Host header")
+        if self._hosts and self._host not in _valid_hosts:
+            _check_host(self._host)
         raw_method = parser.get_method()
         url = self._url
         if len(raw_method) + len(url) + 10 > self._max_line:  # METHOD SP target SP HTTP/x.y
@@ -319,6 +319,17 @@ class RequestParser:
                 self._upgrade_head = head  # llhttp stops after this head; see feed
             if version == "1.1":  # RFC 9110 §7.8: Upgrade in HTTP/1.0 is ignored
                 head.upgrade = upgrade.strip().lower()
+
+
+_valid_hosts: set[bytes] = set()  # Host values seen valid (a server sees a few, repeatedly)
+_MAX_VALID_HOSTS = 1024
+
+
+def _check_host(value: bytes) -> None:
+    if not _HOST.fullmatch(value):
+        raise BadRequest("invalid Host header")
+    if len(_valid_hosts) < _MAX_VALID_HOSTS:
+        _valid_hosts.add(value)
 
 
 def _split_other_target(target: bytes, method: str) -> tuple[bytes, bytes, bytes | None]:
