@@ -59,7 +59,7 @@ def request_from_scope(scope: dict[str, Any], receive: Receive) -> Request:
     client = scope.get("client")
     server = scope.get("server")
     raw_path = scope.get("raw_path") or quote(scope["path"], safe=_PATH_SAFE).encode("ascii")
-    return Request(
+    return Request.build(
         scope["method"],
         raw_path,
         scope.get("query_string", b""),

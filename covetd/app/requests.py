@@ -96,31 +96,45 @@ class Request(RequestHead):
         http_version: str = "1.1",
         raw_headers: list[tuple[bytes, bytes]] | None = None,
         keep_alive: bool = True,
+    ) -> None:
+        # The parser calls this with the six head facts (the hot path); ``build``
+        # also takes the connection facts.
+        self.method = method
+        self.raw_path = raw_path
+        self.path = raw_path.decode("latin-1") if raw_path.find(b"%") < 0 else decode_path(raw_path)
+        self.query_string = query_string
+        self.http_version = http_version
+        self.raw_headers = raw_headers if raw_headers is not None else []
+        self.keep_alive = keep_alive
+
+    @classmethod
+    def build(
+        cls,
+        method: str,
+        raw_path: bytes,
+        query_string: bytes = b"",
+        http_version: str = "1.1",
+        raw_headers: list[tuple[bytes, bytes]] | None = None,
         *,
         scheme: str | None = None,
         client: Address | None = None,
         server: Address | None = None,
         root_path: str | None = None,
         channel: BodyChannel | None = None,
-    ) -> None:
-        # The parser calls this with the six head facts only (the hot path).
-        self.method = method
-        self.raw_path = raw_path
-        self.path = raw_path.decode("latin-1") if b"%" not in raw_path else decode_path(raw_path)
-        self.query_string = query_string
-        self.http_version = http_version
-        self.raw_headers = raw_headers if raw_headers is not None else []
-        self.keep_alive = keep_alive
+    ) -> Request:
+        """A Request with its connection facts (for ASGI adapters and tests)."""
+        request = cls(method, raw_path, query_string, http_version, raw_headers)
         if scheme is not None:
-            self.scheme = scheme
+            request.scheme = scheme
         if client is not None:
-            self.client = client
+            request.client = client
         if server is not None:
-            self.server = server
+            request.server = server
         if root_path is not None:
-            self.root_path = root_path
+            request.root_path = root_path
         if channel is not None:
-            self._channel = channel
+            request._channel = channel
+        return request
 
     def __repr__(self) -> str:
         return f"<Request {self.method} {self.path!r}>"

@@ -22,7 +22,14 @@ from ..app.exceptions import ClientDisconnect, HTTPException
 from ..app.requests import NO_BODY, Request
 from ..app.responses import PlainTextResponse, Response
 from .h1.errors import ProtocolError
-from .h1.writer import CONTINUE, LAST_CHUNK, encode_chunk, serialize_head
+from .h1.writer import (
+    CONTINUE,
+    HEAD_TAILS,
+    LAST_CHUNK,
+    STATUS_LINES,
+    encode_chunk,
+    status_line,
+)
 
 if TYPE_CHECKING:
     from .protocol import HttpProtocol
@@ -142,32 +149,28 @@ class RequestCycle:
     def start(
         self, status: int, headers: list[tuple[bytes, bytes]], chunked: bool = False
     ) -> bytes:
-        """The head for ``status``/``headers``; decides keep-alive once, here."""
-        keep_alive = self.keep_alive
-        if keep_alive and (
+        """The head for ``status``/``headers``; decides keep-alive once, here.
+
+        (writer.serialize_head, inlined: one pass over the headers serialises them and
+        takes out a ``connection`` field, which is the server's to write.)
+        """
+        keep_alive = self.keep_alive and not (
             self.conn.closing
             # The client still holds the body back: nothing after it could be framed.
             or (not self.body_complete and self.request.expect_continue and not self.continue_sent)
-        ):
-            keep_alive = False
-        for name, value in headers:
-            if name == b"connection":
-                if b"close" in value.lower():
-                    keep_alive = False
-                headers = [h for h in headers if h[0] != b"connection"]
-                break
-        head = serialize_head(
-            status,
-            headers,
-            self.conn.server.preamble.value,
-            keep_alive,
-            chunked,
-            self.request.http_version == "1.0",
         )
+        parts = [STATUS_LINES.get(status) or status_line(status), self.conn.server.preamble.value]
+        for header in headers:
+            if header[0] == b"connection":
+                if header[1].lower().find(b"close") >= 0:
+                    keep_alive = False
+                continue
+            parts.append(b"%s: %s\r\n" % header)
+        parts.append(HEAD_TAILS[keep_alive, chunked, self.request.http_version == "1.0"])
         self.response_started = True
         self.keep_alive = keep_alive
         self.status = status
-        return head
+        return b"".join(parts)
 
     def write(self, data: bytes) -> None:
         if not self.disconnected:

@@ -49,7 +49,7 @@ def make_request(
     """A Request for ``method target`` (the target may carry ``?query``)."""
     raw_target = target.encode("latin-1") if isinstance(target, str) else target
     raw_path, _, query = raw_target.partition(b"?")
-    return Request(
+    return Request.build(
         method,
         raw_path,
         query,

@@ -26,18 +26,18 @@ _CLOSE = b"connection: close\r\n"
 _KEEP_ALIVE = b"connection: keep-alive\r\n"
 _CHUNKED = b"transfer-encoding: chunked\r\n"
 
-_STATUS_LINES: dict[int, bytes] = {
+STATUS_LINES: dict[int, bytes] = {
     s.value: f"HTTP/1.1 {s.value} {s.phrase}\r\n".encode("ascii") for s in HTTPStatus
 }
 
 
 def status_line(status: int) -> bytes:
-    line = _STATUS_LINES.get(status)
-    if line is None:
+    line = STATUS_LINES.get(status)
+    if line is None:  # a code without a registered phrase: valid, sent without one
         if not 100 <= status <= 999:
             raise ValueError(f"invalid HTTP status code {status!r}")
         line = b"HTTP/1.1 %d \r\n" % status
-        _STATUS_LINES[status] = line
+        STATUS_LINES[status] = line
     return line
 
 
@@ -69,7 +69,7 @@ class Preamble:
 
 
 # The end of a head, by (keep_alive, chunked, http10).
-_TAILS = {
+HEAD_TAILS = {
     (keep_alive, chunked, http10): (
         (_CHUNKED if chunked else b"")
         + (_CLOSE if not keep_alive else _KEEP_ALIVE if http10 else b"")
@@ -90,10 +90,10 @@ def serialize_head(
     http10: bool = False,
 ) -> bytes:
     """The status line and header block for one response, blank line included."""
-    parts = [_STATUS_LINES.get(status) or status_line(status), preamble]
+    parts = [STATUS_LINES.get(status) or status_line(status), preamble]
     for header in headers:  # a loop, not a comprehension: no frame per call (3.11)
         parts.append(b"%s: %s\r\n" % header)
-    parts.append(_TAILS[keep_alive, chunked, http10])
+    parts.append(HEAD_TAILS[keep_alive, chunked, http10])
     return b"".join(parts)
 
 
