@@ -138,7 +138,8 @@ def _act(args: argparse.Namespace, config: Config) -> int:
         return _check_config(config, app)
     from covetd.master import run  # imported late: the server is not needed above
 
-    return run(config)
+    overrides = overrides_from(args)
+    return run(config, reload=lambda: load_config(args.config, overrides))
 
 
 def _require_app(config: Config) -> str:

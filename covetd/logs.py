@@ -2,7 +2,8 @@
 
 JSON lines by default (one object per line: what docker, journald and log shippers
 expect), or human text. Records carry the process id, so lines from workers can be
-told apart.
+told apart. Logs go to stderr unless a file is configured; files are reopened on
+USR1 (logrotate's ``postrotate`` sends it), in the master and in every worker.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import sys
 import time
 from typing import Any, TextIO
 
-__all__ = ["JsonFormatter", "configure_logging"]
+__all__ = ["JsonFormatter", "configure_logging", "reopen_logs"]
 
 _TEXT_FORMAT = "[%(asctime)s] [%(process)d] [%(levelname)s] %(message)s"
 
@@ -38,17 +39,44 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry, ensure_ascii=False)
 
 
-def configure_logging(level: str = "info", fmt: str = "json", stream: TextIO | None = None) -> None:
-    """Send covetd's error log to ``stream`` (stderr) at ``level`` in ``fmt``."""
-    handler = logging.StreamHandler(stream or sys.stderr)
+def _formatter(fmt: str) -> logging.Formatter:
     if fmt == "json":
-        handler.setFormatter(JsonFormatter())
+        return JsonFormatter()
+    return logging.Formatter(_TEXT_FORMAT, "%Y-%m-%d %H:%M:%S %z")
+
+
+def configure_logging(
+    level: str = "info",
+    fmt: str = "json",
+    stream: TextIO | None = None,
+    path: str | None = None,
+) -> None:
+    """Send covetd's error log to ``path`` (appended) or ``stream`` (stderr)."""
+    handler: logging.Handler
+    if path is not None:
+        handler = logging.FileHandler(path, encoding="utf-8")
     else:
-        formatter = logging.Formatter(_TEXT_FORMAT, "%Y-%m-%d %H:%M:%S %z")
-        handler.setFormatter(formatter)
+        handler = logging.StreamHandler(stream or sys.stderr)
+    handler.setFormatter(_formatter(fmt))
     root = logging.getLogger("covetd")
+    for old in root.handlers:
+        old.close()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
     root.propagate = False
-    # asyncio reports "exception never retrieved" and slow callbacks here.
+    # asyncio reports "exception never retrieved" and slow callbacks there.
     logging.getLogger("asyncio").handlers[:] = [handler]
+
+
+def reopen_logs() -> None:
+    """Reopen log files (after rotation); stream handlers are left alone."""
+    for name in ("covetd", "covetd.access"):
+        for handler in logging.getLogger(name).handlers:
+            if isinstance(handler, logging.FileHandler):
+                handler.acquire()
+                try:
+                    if handler.stream is not None:
+                        handler.stream.close()
+                    handler.stream = handler._open()
+                finally:
+                    handler.release()

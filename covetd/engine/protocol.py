@@ -42,7 +42,12 @@ error_log = logging.getLogger("covetd.error")
 # Why reading is paused (bit flags; reading resumes when none is left).
 PAUSE_PIPELINE, PAUSE_BODY, PAUSE_WRITE = 1, 2, 4
 # What the connection's single deadline is for.
-NO_TIMEOUT, HEAD_TIMEOUT, BODY_TIMEOUT, IDLE_TIMEOUT, SEND_TIMEOUT = range(5)
+NO_TIMEOUT, HEAD_TIMEOUT, BODY_TIMEOUT, IDLE_TIMEOUT, SEND_TIMEOUT, LINGER_TIMEOUT = range(6)
+# After an answer that leaves client bytes unread (an error, an unread body), keep
+# reading and dropping for this long before closing: closing with unread data makes
+# the kernel send RST, which can destroy the answer before the client reads it
+# (nginx's lingering close).
+LINGER_SECONDS = 2.0
 
 
 class HttpProtocol(asyncio.Protocol):
@@ -190,7 +195,7 @@ class HttpProtocol(asyncio.Protocol):
         if self.transport is None:
             return
         if not cycle.keep_alive:
-            self.close()
+            self.close(linger=not cycle.body_complete or self.parser_failed)
             return
         self.cycle = None
         if self.pipeline:
@@ -200,7 +205,7 @@ class HttpProtocol(asyncio.Protocol):
                 self._resume(PAUSE_PIPELINE)
         elif self.pending_error is not None:
             self.write(self.pending_error)
-            self.close()
+            self.close(linger=True)
         elif self.closing:
             self.close()
         else:
@@ -254,7 +259,7 @@ class HttpProtocol(asyncio.Protocol):
         answer = error_response(error.status, self.server.preamble.value)
         if self.cycle is None:
             self.write(answer)
-            self.close()
+            self.close(linger=True)
         else:
             self.pending_error = answer
 
@@ -270,6 +275,8 @@ class HttpProtocol(asyncio.Protocol):
                 self.protocol_error(RequestTimeout("request body not received in time"))
             elif kind == SEND_TIMEOUT:
                 self.abort()
+            elif kind == LINGER_TIMEOUT and self.transport is not None:
+                self.transport.close()
 
     def _set_deadline(self, kind: int, seconds: float) -> None:
         self.timeout_kind = kind
@@ -317,14 +324,26 @@ class HttpProtocol(asyncio.Protocol):
             if not waiter.done():
                 waiter.set_result(None)
 
-    def close(self) -> None:
-        """Close after what is buffered is sent (bounded by ``send_timeout``)."""
+    def close(self, linger: bool = False) -> None:
+        """Close after what is buffered is sent (bounded by ``send_timeout``).
+
+        ``linger``: the client may still be sending; half-close (FIN after our
+        answer), drop whatever else it sends for ``LINGER_SECONDS``, then close.
+        """
         self.closing = True
         transport = self.transport
-        if transport is not None and not transport.is_closing():
-            if transport.get_write_buffer_size():
-                self._set_deadline(SEND_TIMEOUT, self.server.send_timeout)
-            transport.close()
+        if transport is None or transport.is_closing():
+            return
+        if linger and transport.can_write_eof():
+            self.parser_failed = True  # nothing more is parsed; reads are dropped
+            transport.write_eof()
+            self.read_paused = 0
+            transport.resume_reading()
+            self._set_deadline(LINGER_TIMEOUT, LINGER_SECONDS)
+            return
+        if transport.get_write_buffer_size():
+            self._set_deadline(SEND_TIMEOUT, self.server.send_timeout)
+        transport.close()
 
     def abort(self) -> None:
         self.closing = True

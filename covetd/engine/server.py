@@ -67,8 +67,9 @@ class HttpServer:
         self.connections: set[HttpProtocol] = set()
         self.requests_served = 0
         self.draining = False
-        self._sockets: list[socket.socket] = []
-        self._servers: list[asyncio.Server] = []
+        # Listening sockets (owned elsewhere) and the asyncio server on a duplicate of
+        # each while this worker accepts on it.
+        self._listeners: dict[socket.socket, asyncio.Server | None] = {}
         self._accepting = False
         self._accept_change: asyncio.Task[None] | None = None
         self._tick_handle: asyncio.TimerHandle | None = None
@@ -77,27 +78,47 @@ class HttpServer:
     # -- life --------------------------------------------------------------------------
 
     async def start(self, sockets: list[socket.socket]) -> None:
-        self._sockets = list(sockets)
-        await self._listen()
+        self._accepting = True
+        for sock in sockets:
+            await self.add_socket(sock)
         self._tick()
 
-    async def _listen(self) -> None:
-        for sock in self._sockets:
-            server = await self.loop.create_server(
-                self._new_protocol, sock=sock.dup(), ssl=self.ssl_context, start_serving=True
-            )
-            self._servers.append(server)
-        self._accepting = True
+    async def add_socket(self, sock: socket.socket) -> None:
+        """Accept on ``sock`` too (a listening socket handed over at run time)."""
+        self._listeners[sock] = None
+        if self._accepting:
+            await self._listen_on(sock)
+
+    def remove_socket(self, sock: socket.socket) -> None:
+        """Stop accepting on ``sock``; what its queue holds waits for its next owner."""
+        server = self._listeners.pop(sock, None)
+        if server is not None:
+            server.close()
+
+    async def _listen_on(self, sock: socket.socket) -> None:
+        server = await self.loop.create_server(
+            self._new_protocol, sock=sock.dup(), ssl=self.ssl_context, start_serving=True
+        )
+        if self._accepting and sock in self._listeners and self._listeners[sock] is None:
+            self._listeners[sock] = server
+        else:  # stopped, or handed away, while we were setting up
+            server.close()
+
+    async def _listen_all(self) -> None:
+        for sock, server in list(self._listeners.items()):
+            if server is None and self._accepting:
+                await self._listen_on(sock)
 
     def _stop_listening(self) -> None:
-        servers, self._servers = self._servers, []
-        for server in servers:
-            server.close()
-        self._accepting = False
+        for sock, server in self._listeners.items():
+            if server is not None:
+                server.close()
+                self._listeners[sock] = None
 
     async def shutdown(self, timeout: float) -> None:
         """Stop accepting, let in-flight requests finish for ``timeout`` s, then force."""
         self.draining = True
+        self._accepting = False
         self._stop_listening()
         for conn in list(self.connections):
             conn.shutdown()
@@ -143,9 +164,10 @@ class HttpServer:
             self._set_accepting(True)
 
     def _set_accepting(self, accepting: bool) -> None:
+        self._accepting = accepting
         if accepting:
             if self._accept_change is None or self._accept_change.done():
-                self._accept_change = self.loop.create_task(self._listen())
+                self._accept_change = self.loop.create_task(self._listen_all())
         else:
             self._stop_listening()
 

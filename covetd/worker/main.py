@@ -1,16 +1,29 @@
 """One worker's life: load the app, start it up, serve, drain, shut it down, exit.
 
-Exit codes (named, gunicorn-style, so a supervisor can tell a crash from a boot
+A worker runs under the master (``covetd/master/arbiter.py``), which forks it with
+its listening sockets and a control channel (``control.py``): it reports ``ready``
+once its app started and it listens, and a heartbeat from inside its event loop (so
+a blocked loop goes silent and gets replaced).
+
+Signals: TERM = graceful stop (in-flight requests finish within graceful_timeout),
+INT/QUIT = fast stop, USR1 = reopen log files, USR2 = dump every thread's stack to
+the error log (the master sends it to a worker whose loop is blocked, then kills it).
+
+Exit codes (named, gunicorn-style, so the master can tell a crash from a boot
 failure): 0 stopped normally, 3 the app failed to load or start.
 """
 
 from __future__ import annotations
 
 import asyncio
+import faulthandler
 import logging
+import os
+import random
 import signal
 import socket
 import ssl
+import sys
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -21,14 +34,20 @@ from ..config import Config, TlsConfig
 from ..engine.asgi import AsgiLifespan, AsgiRunner, LifespanFailure
 from ..engine.native import NativeRunner
 from ..engine.server import HttpServer, Runner
+from ..logs import reopen_logs
 from .appload import AppLoadError, load_app
+from .control import LineReader, recv_with_fds, send_line
 
-__all__ = ["EXIT_BOOT_FAILURE", "EXIT_OK", "Worker", "serve"]
+__all__ = ["DUMP_SIGNAL", "EXIT_BOOT_FAILURE", "EXIT_OK", "Worker", "run_worker"]
 
 error_log = logging.getLogger("covetd.error")
 
 EXIT_OK = 0
 EXIT_BOOT_FAILURE = 3
+
+# Signals that belong to the master; a worker in the same process group ignores them.
+_MASTER_SIGNALS = (signal.SIGHUP, signal.SIGTTIN, signal.SIGTTOU, signal.SIGWINCH)
+DUMP_SIGNAL = signal.SIGUSR2
 
 
 class _AppAdapter:
@@ -72,25 +91,38 @@ def tls_context(tls: TlsConfig) -> ssl.SSLContext | None:
     return context
 
 
+def heartbeat_interval(worker_timeout: float) -> float:
+    """Beat often enough that one or two lost beats never look like a hang."""
+    return max(0.05, min(1.0, worker_timeout / 5))
+
+
 class Worker:
     """Serves ``app`` on ``sockets`` until TERM (graceful) or INT/QUIT (fast)."""
 
-    def __init__(self, config: Config, app: Any, sockets: list[socket.socket]) -> None:
+    def __init__(
+        self,
+        config: Config,
+        app: Any,
+        sockets: dict[int, socket.socket],
+        control: socket.socket | None = None,
+    ) -> None:
         self.config = config
         self.adapter = _AppAdapter(app)
-        self.sockets = sockets
+        self.sockets = dict(sockets)
+        self.control = control
+        self.server: HttpServer | None = None
         self._stop: asyncio.Future[float] | None = None
+        self._reader = LineReader()
+        self._recycle_asked = False
+        jitter = config.server.max_requests_jitter
+        self._max_requests = config.server.max_requests + (
+            random.randint(0, jitter) if jitter else 0
+        )
 
     async def run(self) -> int:
         loop = asyncio.get_running_loop()
         self._stop = loop.create_future()
-        graceful = self.config.server.graceful_timeout
-        for signum, timeout in (
-            (signal.SIGTERM, graceful),
-            (signal.SIGINT, 0.0),
-            (signal.SIGQUIT, 0.0),
-        ):
-            loop.add_signal_handler(signum, self.stop, timeout)
+        self._install_signals(loop)
         try:
             await self.adapter.startup()
         except LifespanFailure as exc:
@@ -104,15 +136,13 @@ class Worker:
                 exc_info=error_log.isEnabledFor(logging.DEBUG),
             )
             return EXIT_BOOT_FAILURE
-        server = HttpServer(
+        self.server = HttpServer(
             self.adapter.runner, self.config.http, ssl_context=tls_context(self.config.tls)
         )
-        await server.start(self.sockets)
-        error_log.info(
-            "serving %s on %s", self.config.app, ", ".join(str(b) for b in self.config.server.bind)
-        )
+        await self.server.start(list(self.sockets.values()))
+        self._connect_control(loop)
         timeout = await self._stop
-        await server.shutdown(timeout)
+        await self.server.shutdown(timeout)
         try:
             await self.adapter.shutdown()
         except Exception:
@@ -124,9 +154,106 @@ class Worker:
         if self._stop is not None and not self._stop.done():
             self._stop.set_result(timeout)
 
+    # -- signals -------------------------------------------------------------------------
 
-def serve(config: Config, sockets: list[socket.socket], app: Any | None = None) -> int:
+    def _install_signals(self, loop: asyncio.AbstractEventLoop) -> None:
+        graceful = self.config.server.graceful_timeout
+        loop.add_signal_handler(signal.SIGTERM, self.stop, graceful)
+        loop.add_signal_handler(signal.SIGINT, self.stop, 0.0)
+        loop.add_signal_handler(signal.SIGQUIT, self.stop, 0.0)
+        loop.add_signal_handler(signal.SIGUSR1, reopen_logs)
+        for signum in _MASTER_SIGNALS:
+            signal.signal(signum, signal.SIG_IGN)
+
+    # -- the master's channel ------------------------------------------------------------
+
+    def _connect_control(self, loop: asyncio.AbstractEventLoop) -> None:
+        control = self.control
+        if control is None:
+            return
+        control.setblocking(False)
+        loop.add_reader(control.fileno(), self._on_control)
+        send_line(control, "ready")
+        self._beat(loop, heartbeat_interval(self.config.server.worker_timeout))
+
+    def _beat(self, loop: asyncio.AbstractEventLoop, interval: float) -> None:
+        """Runs on the event loop: if the loop blocks, the master hears nothing."""
+        if self._stop is None or self._stop.done() or self.control is None:
+            return
+        served = self.server.requests_served if self.server is not None else 0
+        send_line(self.control, "beat", served)
+        if self._max_requests and served >= self._max_requests and not self._recycle_asked:
+            self._recycle_asked = True
+            send_line(self.control, "recycle", "max_requests")
+        loop.call_later(interval, self._beat, loop, interval)
+
+    def _on_control(self) -> None:
+        assert self.control is not None
+        try:
+            data, fds = recv_with_fds(self.control)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError:
+            data, fds = b"", []
+        if not data:  # the master is gone: nobody will ever stop us otherwise
+            error_log.error("lost the master; stopping")
+            asyncio.get_running_loop().remove_reader(self.control.fileno())
+            self.stop(self.config.server.graceful_timeout)
+            return
+        for words in self._reader.feed(data):
+            self._command(words, fds)
+
+    def _command(self, words: list[str], fds: list[int]) -> None:
+        kind, args = words[0], words[1:]
+        if kind == "adopt" and args and fds:
+            sock = socket.socket(fileno=fds.pop(0))
+            sock.setblocking(False)
+            self.sockets[int(args[0])] = sock
+            if self.server is not None:
+                asyncio.get_running_loop().create_task(self.server.add_socket(sock))
+            if self.control is not None:
+                send_line(self.control, "adopted", args[0])
+        elif kind == "release" and args:
+            released = self.sockets.pop(int(args[0]), None)
+            if released is not None and self.server is not None:
+                self.server.remove_socket(released)
+        for fd in fds:
+            os.close(fd)
+
+
+def _drop_privileges(user: str | None, group: str | None) -> None:
+    import grp
+    import pwd
+
+    if group is not None:
+        gid = grp.getgrnam(group).gr_gid if not group.isdigit() else int(group)
+        os.setgroups([])
+        os.setgid(gid)
+    if user is not None:
+        entry = pwd.getpwnam(user) if not user.isdigit() else pwd.getpwuid(int(user))
+        if group is None:
+            os.setgroups([])
+            os.setgid(entry.pw_gid)
+        os.setuid(entry.pw_uid)
+
+
+def run_worker(
+    config: Config,
+    sockets: dict[int, socket.socket],
+    control: socket.socket | None = None,
+    app: Any | None = None,
+) -> int:
     """Run one worker in this process until it is told to stop; returns the exit code."""
+    # The master's "your loop is blocked" signal: dump every thread's stack (C-level,
+    # so it works while Python is stuck), then the master kills us.
+    faulthandler.register(DUMP_SIGNAL, file=sys.stderr, all_threads=True, chain=False)
+    try:
+        _drop_privileges(config.server.user, config.server.group)
+    except (KeyError, OSError) as exc:
+        error_log.error(
+            "cannot drop privileges to %s: %s", config.server.user or config.server.group, exc
+        )
+        return EXIT_BOOT_FAILURE
     if app is None:
         assert config.app is not None
         try:
@@ -135,7 +262,7 @@ def serve(config: Config, sockets: list[socket.socket], app: Any | None = None) 
             error_log.error("%s", exc, exc_info=error_log.isEnabledFor(logging.DEBUG))
             return EXIT_BOOT_FAILURE
     try:
-        worker = Worker(config, app, sockets)
+        worker = Worker(config, app, sockets, control)
     except AppLoadError as exc:
         error_log.error("%s", exc)
         return EXIT_BOOT_FAILURE

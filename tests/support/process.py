@@ -71,8 +71,10 @@ class Covetd:
         settings: dict[str, Any] = {"app": app, "app_dir": str(app_dir)}
         settings.update(config or {})
         settings.setdefault("logging", {}).setdefault("format", "text")
+        server = settings.setdefault("server", {})
+        server.setdefault("workers", 1)  # one process unless a test asks for more
         if self.sock is not None:
-            settings.setdefault("server", {})["bind"] = [f"fd://{self.sock.fileno()}"]
+            server["bind"] = [f"fd://{self.sock.fileno()}"]
         self.config_path.write_text(yaml.safe_dump(settings))
         self.args = list(args)
         self.env = dict(os.environ, **(env or {}))

@@ -1,0 +1,70 @@
+"""Signals for the master: handlers only enqueue; the master loop acts (STYLE habit 8).
+
+A handler appends the signal number to a queue and nothing else: no logging, no
+allocation-heavy work, no reentrancy trouble. ``signal.set_wakeup_fd`` writes a byte
+to a pipe the master's selector watches, so a signal wakes the loop at once.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+from collections import deque
+from types import FrameType
+
+__all__ = ["HANDLED", "SignalQueue"]
+
+HANDLED = (
+    signal.SIGHUP,
+    signal.SIGTERM,
+    signal.SIGINT,
+    signal.SIGQUIT,
+    signal.SIGTTIN,
+    signal.SIGTTOU,
+    signal.SIGUSR1,
+    signal.SIGUSR2,
+    signal.SIGCHLD,
+    signal.SIGWINCH,
+)
+
+
+class SignalQueue:
+    """Pending signals, in arrival order; ``fileno()`` becomes readable when one comes."""
+
+    def __init__(self) -> None:
+        self._pending: deque[int] = deque(maxlen=64)
+        self._read, self._write = os.pipe()
+        os.set_blocking(self._read, False)
+        os.set_blocking(self._write, False)
+        os.set_inheritable(self._read, False)
+        os.set_inheritable(self._write, False)
+
+    def install(self) -> None:
+        signal.set_wakeup_fd(self._write, warn_on_full_buffer=False)
+        for signum in HANDLED:
+            signal.signal(signum, self._enqueue)
+
+    def _enqueue(self, signum: int, frame: FrameType | None) -> None:
+        self._pending.append(signum)
+
+    def fileno(self) -> int:
+        return self._read
+
+    def drain(self) -> list[int]:
+        """Everything received since the last call (the pipe is emptied too)."""
+        try:
+            while os.read(self._read, 4096):
+                pass
+        except (BlockingIOError, InterruptedError):
+            pass
+        pending = list(self._pending)
+        self._pending.clear()
+        return pending
+
+    def close(self) -> None:
+        """Undo ``install`` and close the pipe (in a forked worker, or at exit)."""
+        signal.set_wakeup_fd(-1)
+        for signum in HANDLED:
+            signal.signal(signum, signal.SIG_DFL)
+        os.close(self._read)
+        os.close(self._write)
