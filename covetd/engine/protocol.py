@@ -350,11 +350,15 @@ class HttpProtocol(asyncio.Protocol):
         if self.transport is not None:
             self.transport.abort()
 
-    def shutdown(self) -> None:
-        """Graceful stop: close now if idle, else after the response in progress."""
+    def shutdown(self, idle_grace: float = 0.0) -> None:
+        """Graceful stop: close after the response in progress; an idle connection
+        at once, or after ``idle_grace`` s if no request comes before."""
         self.closing = True
         if self.idle:
-            self.close()
+            if idle_grace > 0 and not self.parser.in_head:
+                self._set_deadline(IDLE_TIMEOUT, idle_grace)
+            elif not self.parser.in_head:
+                self.close()
 
 
 def _address(value: object) -> Address | None:

@@ -30,6 +30,7 @@ error_log = logging.getLogger("covetd.error")
 Runner = Callable[[RequestCycle], None]
 
 TICK_SECONDS = 0.5  # Date refresh and deadline sweep
+HANDOVER_IDLE = 2.0
 
 
 class HttpServer:
@@ -115,13 +116,20 @@ class HttpServer:
                 server.close()
                 self._listeners[sock] = None
 
-    async def shutdown(self, timeout: float) -> None:
-        """Stop accepting, let in-flight requests finish for ``timeout`` s, then force."""
+    async def shutdown(self, timeout: float, handover: bool = False) -> None:
+        """Stop accepting, let in-flight requests finish for ``timeout`` s, then force.
+
+        ``handover``: another worker takes over (reload, recycle): an idle keep-alive
+        connection is not closed under a client that may be sending its next request
+        right now; it gets one more answer (with ``connection: close``) or is closed
+        once idle for ``HANDOVER_IDLE`` s. Otherwise idle connections close at once.
+        """
         self.draining = True
         self._accepting = False
         self._stop_listening()
+        idle_grace = min(self.keepalive_timeout, HANDOVER_IDLE) if handover else 0.0
         for conn in list(self.connections):
-            conn.shutdown()
+            conn.shutdown(idle_grace)
         if self.connections:
             try:
                 await asyncio.wait_for(self._all_closed.wait(), timeout)

@@ -464,10 +464,12 @@ class Arbiter:
         self._spawn(worker.slot, worker.generation, self.config, replaces=worker)
 
     def _retire(self, worker: WorkerProcess, reason: str) -> None:
+        """Drain ``worker`` while others serve its clients (its replacement, or the rest)."""
         worker.retiring = reason
         if reason not in ("stop", "ttou", "replaced"):
             self.restarts[reason] += 1
-        _kill(worker.pid, signal.SIGTERM)
+        if not send_line(worker.channel, "retire"):
+            _kill(worker.pid, signal.SIGTERM)
         worker.kill_at = time.monotonic() + self.config.server.graceful_timeout + KILL_GRACE
 
     def _reap(self) -> None:

@@ -8,9 +8,9 @@ Worker → master, one line each:
                           serving until the master retires it
     adopted <id>          a listening socket sent by the master is being accepted on
 
-Master → worker: ``adopt <id>`` with the socket's descriptor attached (SCM_RIGHTS),
-``release <id>``. Lifecycle commands travel as signals (TERM, QUIT, USR1), as
-operators expect.
+Master → worker: ``retire`` (drain and exit: a replacement is serving), ``adopt
+<id>`` with the socket's descriptor attached (SCM_RIGHTS), ``release <id>``. Stopping
+the whole server travels as signals (TERM, QUIT, USR1), as operators expect.
 
 Both ends are non-blocking; lines are short and ASCII. A worker whose channel breaks
 has lost its master: it stops.

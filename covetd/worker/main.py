@@ -112,6 +112,7 @@ class Worker:
         self.control = control
         self.server: HttpServer | None = None
         self._stop: asyncio.Future[float] | None = None
+        self._handover = False
         self._reader = LineReader()
         self._recycle_asked = False
         jitter = config.server.max_requests_jitter
@@ -142,16 +143,18 @@ class Worker:
         await self.server.start(list(self.sockets.values()))
         self._connect_control(loop)
         timeout = await self._stop
-        await self.server.shutdown(timeout)
+        await self.server.shutdown(timeout, handover=self._handover)
         try:
             await self.adapter.shutdown()
         except Exception:
             error_log.exception("application shutdown failed")
         return EXIT_OK
 
-    def stop(self, timeout: float) -> None:
-        """Begin stopping; ``timeout`` bounds how long in-flight requests may take."""
+    def stop(self, timeout: float, handover: bool = False) -> None:
+        """Begin stopping; ``timeout`` bounds how long in-flight requests may take;
+        ``handover``: a replacement serves our clients (see HttpServer.shutdown)."""
         if self._stop is not None and not self._stop.done():
+            self._handover = handover
             self._stop.set_result(timeout)
 
     # -- signals -------------------------------------------------------------------------
@@ -213,6 +216,8 @@ class Worker:
                 asyncio.get_running_loop().create_task(self.server.add_socket(sock))
             if self.control is not None:
                 send_line(self.control, "adopted", args[0])
+        elif kind == "retire":
+            self.stop(self.config.server.graceful_timeout, handover=True)
         elif kind == "release" and args:
             released = self.sockets.pop(int(args[0]), None)
             if released is not None and self.server is not None:
