@@ -12,7 +12,7 @@ import contextlib
 import functools
 import inspect
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Coroutine, Mapping
 from contextlib import AbstractAsyncContextManager
 from typing import Any, TypeVar
 
@@ -59,6 +59,9 @@ class Covet:
         self._shutdown: list[Callable[[], Any]] = []
         self._handlers_by_status: dict[int, ExceptionHandler] = {}
         self._handlers_by_class: dict[type[BaseException], ExceptionHandler] = {}
+        self._middleware: list[tuple[type[Any], Any]] = []
+        #: The native entry point: routing, wrapped by ``add_middleware``'s middleware.
+        self.handle: Callable[[Request], Coroutine[Any, Any, Response]] = self._dispatch
 
     # -- routes (delegated to the app's router) ----------------------------------------
 
@@ -191,9 +194,26 @@ class Covet:
         for func in self._shutdown:
             await _call(func)
 
+    # -- middleware ---------------------------------------------------------------------
+
+    def add_middleware(self, cls: type[Any], **options: Any) -> None:
+        """Wrap the app in middleware ``cls`` (a ``covetd.middleware.Middleware``).
+
+        The middleware added last is the outermost, as in Starlette; middleware from
+        the config file's ``middleware:`` list wraps all of these.
+        """
+        from ..middleware.options import parse_options
+
+        parsed = parse_options(cls.Options, options, getattr(cls, "name", "") or cls.__name__)
+        self._middleware.append((cls, parsed))
+        handler: Callable[[Request], Coroutine[Any, Any, Response]] = self._dispatch
+        for middleware_cls, middleware_options in self._middleware:
+            handler = middleware_cls(handler, middleware_options)
+        self.handle = handler
+
     # -- the native entry point (hot path) ---------------------------------------------
 
-    async def handle(self, request: Request) -> Response:
+    async def _dispatch(self, request: Request) -> Response:
         request.app = self
         try:
             route, params = self.router.resolve(request.method, request.path)

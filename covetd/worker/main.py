@@ -30,11 +30,12 @@ from typing import Any
 import uvloop
 
 from ..app.application import Covet
-from ..config import Config, TlsConfig
-from ..engine.asgi import AsgiLifespan, AsgiRunner, LifespanFailure
+from ..config import Config, ConfigError, TlsConfig
+from ..engine.asgi import AsgiEndpoint, AsgiLifespan, AsgiRunner, LifespanFailure
 from ..engine.native import NativeRunner
 from ..engine.server import HttpServer, Runner
 from ..logs import reopen_logs
+from ..middleware.pipeline import build_chain
 from .appload import AppLoadError, load_app
 from .control import LineReader, recv_with_fds, send_line
 
@@ -51,23 +52,37 @@ DUMP_SIGNAL = signal.SIGUSR2
 
 
 class _AppAdapter:
-    """What the worker needs from any app: a runner, a startup and a shutdown."""
+    """What the worker needs from any app: a startup, a runner, a shutdown.
 
-    def __init__(self, app: Any) -> None:
-        self.runner: Runner
+    The runner is made after startup, so middleware an app adds while starting up is
+    in the chain. Config middleware wraps a Covet app's handler, or an ASGI app turned
+    into a handler (``AsgiEndpoint``); without any, an ASGI app runs on the plain,
+    faster ``AsgiRunner``.
+    """
+
+    def __init__(self, app: Any, config: Config) -> None:
+        self.app = app
+        self.config = config
         self.startup: Callable[[], Awaitable[None]]
         self.shutdown: Callable[[], Awaitable[None]]
+        self.lifespan: AsgiLifespan | None = None
         if isinstance(app, Covet):
-            self.runner = NativeRunner(app.handle)
             self.startup, self.shutdown = app.startup, app.shutdown
         elif callable(app):
-            lifespan = AsgiLifespan(app)
-            self.runner = AsgiRunner(app, lifespan.state)
-            self.startup, self.shutdown = lifespan.startup, lifespan.shutdown
+            self.lifespan = AsgiLifespan(app)
+            self.startup, self.shutdown = self.lifespan.startup, self.lifespan.shutdown
         else:
             raise AppLoadError(
                 f"{type(app).__name__} object is neither a Covet app nor an ASGI app"
             )
+
+    def runner(self) -> Runner:
+        entries = self.config.middleware
+        if self.lifespan is None:
+            return NativeRunner(build_chain(entries, self.app.handle))
+        if not entries:
+            return AsgiRunner(self.app, self.lifespan.state)
+        return NativeRunner(build_chain(entries, AsgiEndpoint(self.app, self.lifespan.state)))
 
 
 def tls_context(tls: TlsConfig) -> ssl.SSLContext | None:
@@ -107,7 +122,7 @@ class Worker:
         control: socket.socket | None = None,
     ) -> None:
         self.config = config
-        self.adapter = _AppAdapter(app)
+        self.adapter = _AppAdapter(app, config)
         self.sockets = dict(sockets)
         self.control = control
         self.server: HttpServer | None = None
@@ -137,9 +152,12 @@ class Worker:
                 exc_info=error_log.isEnabledFor(logging.DEBUG),
             )
             return EXIT_BOOT_FAILURE
-        self.server = HttpServer(
-            self.adapter.runner, self.config.http, ssl_context=tls_context(self.config.tls)
-        )
+        try:
+            runner = self.adapter.runner()
+        except ConfigError as exc:
+            error_log.error("%s", exc)
+            return EXIT_BOOT_FAILURE
+        self.server = HttpServer(runner, self.config.http, ssl_context=tls_context(self.config.tls))
         await self.server.start(list(self.sockets.values()))
         self._connect_control(loop)
         timeout = await self._stop
