@@ -19,6 +19,7 @@ import yaml
 from covetd._version import __version__
 from covetd.config import Config, ConfigError, load_config
 from covetd.config.fields import Setting, iter_settings
+from covetd.master.hooks import HookError
 from covetd.worker.appload import AppLoadError, load_app
 
 PROG = "covetd"
@@ -65,7 +66,7 @@ def main(argv: list[str] | None = None) -> int:
         config = load_config(args.config, overrides_from(args))
         debug = debug or config.logging.level == DEBUG_LEVEL
         return _act(args, config)
-    except (ConfigError, AppLoadError, UsageError) as exc:
+    except (ConfigError, AppLoadError, UsageError, HookError) as exc:
         return report(exc, debug=debug)
 
 
@@ -156,6 +157,16 @@ def _print_config(config: Config) -> int:
 
 
 def _check_config(config: Config, app: str) -> int:
+    """Everything a worker would refuse at start: the app, the middleware options, hooks."""
+    from covetd.master.hooks import Hooks
+    from covetd.middleware import build_chain
+
     load_app(app, config.app_dir)
+    build_chain(config.middleware, _never_called)
+    Hooks.load(config.hooks, config.app_dir)
     sys.stdout.write(f"{PROG}: config OK (app {app})\n")
     return EXIT_OK
+
+
+async def _never_called(request: object) -> NoReturn:
+    raise AssertionError("the --check-config chain never serves")
