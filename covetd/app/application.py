@@ -52,6 +52,9 @@ class Covet:
     def __init__(self, *, lifespan: Lifespan | None = None, debug: bool = False) -> None:
         self.router = Router()
         self.state = State()
+        #: The worker's database pools by name (``database:`` in the config), set by
+        #: the worker before startup hooks run; ``db`` is the one named "default".
+        self.databases: Mapping[str, Any] = {}
         self.debug = debug
         self._lifespan = lifespan
         self._lifespan_stack: contextlib.AsyncExitStack | None = None
@@ -109,6 +112,14 @@ class Covet:
     @property
     def routes(self) -> list[Route]:
         return self.router.routes
+
+    @property
+    def db(self) -> Any:
+        """The ``default`` database pool (configure ``database.default``)."""
+        try:
+            return self.databases["default"]
+        except KeyError:
+            raise RuntimeError("no database pool named 'default' is configured") from None
 
     # -- errors ------------------------------------------------------------------------
 

@@ -252,6 +252,8 @@ class AsgiRunner:
             "headers": request.raw_headers,
             "state": self._state.copy(),
         }
+        if cycle.conn.server.observer is not None:
+            cycle.asgi_scope = scope  # metrics read the route the app's router matched
         try:
             call = self._app(scope, exchange.receive, exchange.send)
         except Exception as exc:

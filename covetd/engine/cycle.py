@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ..app.exceptions import ClientDisconnect, HTTPException
 from ..app.requests import NO_BODY, Request
@@ -60,12 +60,29 @@ class RequestCycle:
     bytes_sent = 0
     started_at = 0.0
     _closed: asyncio.Future[None] | None = None
+    _route_template: str | None = None
+    asgi_scope: dict[str, Any] | None = None
 
     def __init__(self, conn: HttpProtocol, request: Request) -> None:
         self.conn = conn
         self.request = request
         self.keep_alive = request.keep_alive
         self.body_complete = not request.has_body
+
+    @property
+    def route_template(self) -> str | None:
+        """The matched route's template (for metrics labels), if any route matched."""
+        if self._route_template is not None:
+            return self._route_template
+        if self.asgi_scope is not None:  # Starlette & co. leave the matched route here
+            path = getattr(self.asgi_scope.get("route"), "path", None)
+            return path if isinstance(path, str) else None
+        route = self.request.route
+        return route.path if route is not None else None
+
+    @route_template.setter
+    def route_template(self, template: str | None) -> None:
+        self._route_template = template
 
     async def wait_closed(self) -> None:
         """Wait until the response is complete or the client is gone."""

@@ -26,4 +26,5 @@ class EngineObserver:
         """A connection is gone, whoever closed it."""
 
     def request_finished(self, cycle: RequestCycle) -> None:
-        """A response was written completely, or its connection was lost first."""
+        """A response was written completely, or its connection was lost first
+        (``cycle.started_at`` is when its head was parsed, on the loop's clock)."""

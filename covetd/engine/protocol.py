@@ -162,6 +162,8 @@ class HttpProtocol(asyncio.Protocol):
             self._set_deadline(BODY_TIMEOUT, self.server.body_timeout)
         else:
             self.deadline, self.timeout_kind = 0.0, NO_TIMEOUT
+        if self.server.observer is not None:
+            cycle.started_at = self.loop.time()
         if self.cycle is None:
             self.cycle = cycle
             self.server.runner(cycle)

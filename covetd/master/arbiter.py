@@ -39,6 +39,7 @@ from ..worker.appload import AppLoadError, load_app
 from ..worker.control import LineReader, send_line, send_with_fd
 from ..worker.main import DUMP_SIGNAL, EXIT_BOOT_FAILURE, run_worker
 from .hooks import Hooks
+from .metrics import MasterMetrics
 from .pidfile import Pidfile, PidfileError
 from .proctitle import master_title, set_title, worker_title
 from .signals import SignalQueue
@@ -73,6 +74,7 @@ class WorkerProcess:
     recycle: str | None = None  # why a replacement was asked for
     replaces: WorkerProcess | None = None
     timed_out: bool = False
+    healthy: bool = True  # its database pools are connected (for /readyz)
     kill_at: float | None = None
     checked_rss_at: float = 0.0
 
@@ -122,6 +124,7 @@ class Arbiter:
         self.pool = SocketPool(config.server.backlog, config.server.reuse_port)
         self.pidfile = Pidfile(config.server.pidfile) if config.server.pidfile else None
         self.hooks = Hooks.load(config.hooks, config.app_dir)
+        self.metrics: MasterMetrics | None = None
 
     # -- life --------------------------------------------------------------------------
 
@@ -132,6 +135,8 @@ class Arbiter:
             self.pidfile.create(os.getpid())
         try:
             self._open_sockets(activated)
+            if self.config.metrics.enabled:
+                self.metrics = MasterMetrics(self, self.config.metrics)
             if self.config.server.preload:
                 self.app = self._preload()
             self.signals.install()
@@ -170,6 +175,8 @@ class Arbiter:
     def _cleanup(self) -> None:
         for worker in list(self.workers.values()):
             _kill(worker.pid, signal.SIGKILL)
+        if self.metrics is not None:
+            self.metrics.close()
         self.pool.close()
         if self.pidfile is not None:
             self.pidfile.unlink()
@@ -183,8 +190,13 @@ class Arbiter:
                 self._cover_slots(now)
             self._ping_watchdog(now)
             for key, _ in self.selector.select(self._timeout(time.monotonic())):
-                if key.data is not None:
-                    self._read_channel(key.data)
+                data = key.data
+                if isinstance(data, WorkerProcess):
+                    self._read_channel(data)
+                elif data is not None:
+                    data(key.fileobj)  # the metrics endpoint's sockets
+            if self.metrics is not None:
+                self.metrics.expire(time.monotonic())
             for signum in self.signals.drain():
                 self._dispatch(signum)
             self._reap()
@@ -351,6 +363,8 @@ class Arbiter:
         try:
             self.signals.close()
             self.selector.close()
+            if self.metrics is not None:
+                self.metrics.forget_in_child()
             for worker in self.workers.values():
                 worker.channel.close()
             keep = {listener.id for listener in listeners}
@@ -400,6 +414,8 @@ class Arbiter:
                 self._on_ready(worker, now)
             elif kind == "recycle":
                 self._recycle(worker, words[1] if len(words) > 1 else "max_requests")
+            elif kind == "health":
+                worker.healthy = len(words) > 1 and words[1] == "up"
 
     def _on_ready(self, worker: WorkerProcess, now: float) -> None:
         worker.state = READY
@@ -493,6 +509,8 @@ class Arbiter:
             with contextlib.suppress(KeyError, ValueError):  # unregistered at EOF already
                 self.selector.unregister(worker.channel)
             worker.channel.close()
+        if self.metrics is not None:
+            self.metrics.worker_exited(worker.pid)
         reason = worker.retiring or ("timeout" if worker.timed_out else "crash")
         self.hooks.run(
             "worker_exited", WorkerInfo(worker.pid, worker.slot, worker.generation, code, reason)
@@ -602,6 +620,23 @@ class Arbiter:
         self._error(f"the new master (USR2) exited with {code}; this master keeps serving")
 
     # -- reporting ---------------------------------------------------------------------
+
+    def ready_workers(self) -> int:
+        """Workers that serve now (ready and not being stopped)."""
+        return sum(1 for w in self.workers.values() if w.state == READY and w.covers_slot)
+
+    def readiness_problem(self) -> str | None:
+        """Why this instance should not get traffic now, or None (for /readyz)."""
+        if self.stopping is not None:
+            return "stopping"
+        if not self.booted:
+            return "starting"
+        if self._ready_count(self.generation) < self.slots:
+            return f"{self._ready_count(self.generation)} of {self.slots} workers ready"
+        unhealthy = [w.pid for w in self.workers.values() if w.covers_slot and not w.healthy]
+        if unhealthy:
+            return f"database unavailable in worker(s) {', '.join(map(str, unhealthy))}"
+        return None
 
     def _status(self) -> str:
         text = (

@@ -32,9 +32,12 @@ import uvloop
 from ..app.application import Covet
 from ..config import Config, ConfigError, TlsConfig
 from ..engine.asgi import AsgiEndpoint, AsgiLifespan, AsgiRunner, LifespanFailure
+from ..engine.events import EngineObserver
 from ..engine.native import NativeRunner
 from ..engine.server import HttpServer, Runner
 from ..logs import reopen_logs
+from ..metrics.cells import CellWriter
+from ..metrics.instruments import EngineMetrics
 from ..middleware.pipeline import build_chain
 from .appload import AppLoadError, load_app
 from .control import LineReader, recv_with_fds, send_line
@@ -66,6 +69,7 @@ class _AppAdapter:
         self.startup: Callable[[], Awaitable[None]]
         self.shutdown: Callable[[], Awaitable[None]]
         self.lifespan: AsgiLifespan | None = None
+        self.databases: Any = None
         if isinstance(app, Covet):
             self.startup, self.shutdown = app.startup, app.shutdown
         elif callable(app):
@@ -75,6 +79,26 @@ class _AppAdapter:
             raise AppLoadError(
                 f"{type(app).__name__} object is neither a Covet app nor an ASGI app"
             )
+
+    async def open_databases(self) -> None:
+        """Open the worker's pools (after fork, never in the master) and hand them to
+        the app: ``app.databases``/``app.db`` for Covet, lifespan ``state`` (hence
+        ``scope["state"]``) for ASGI apps."""
+        if not self.config.database:
+            return
+        from ..db import Databases
+
+        self.databases = await Databases.open(self.config.database)
+        if self.lifespan is None:
+            self.app.databases = self.databases
+        else:
+            self.lifespan.state["databases"] = self.databases
+            if "default" in self.databases:
+                self.lifespan.state["db"] = self.databases["default"]
+
+    async def close_databases(self) -> None:
+        if self.databases is not None:
+            await self.databases.close()
 
     def runner(self) -> Runner:
         entries = self.config.middleware
@@ -140,6 +164,7 @@ class Worker:
         self._stop = loop.create_future()
         self._install_signals(loop)
         try:
+            await self.adapter.open_databases()
             await self.adapter.startup()
         except LifespanFailure as exc:
             error_log.error("application startup failed: %s", exc)
@@ -157,7 +182,14 @@ class Worker:
         except ConfigError as exc:
             error_log.error("%s", exc)
             return EXIT_BOOT_FAILURE
-        self.server = HttpServer(runner, self.config.http, ssl_context=tls_context(self.config.tls))
+        self.server = HttpServer(
+            runner,
+            self.config.http,
+            ssl_context=tls_context(self.config.tls),
+            observer=self._metrics(),
+        )
+        if isinstance(self.server.observer, EngineMetrics):
+            self.server.observer.watch(loop, self.server)
         await self.server.start(list(self.sockets.values()))
         self._connect_control(loop)
         timeout = await self._stop
@@ -166,7 +198,15 @@ class Worker:
             await self.adapter.shutdown()
         except Exception:
             error_log.exception("application shutdown failed")
+        await self.adapter.close_databases()
         return EXIT_OK
+
+    def _metrics(self) -> EngineObserver | None:
+        """The metrics observer, when metrics are on and the master made their directory."""
+        directory = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+        if not self.config.metrics.enabled or not directory:
+            return None
+        return EngineMetrics(CellWriter(directory, str(os.getpid())), self.config.metrics.buckets)
 
     def stop(self, timeout: float, handover: bool = False) -> None:
         """Begin stopping; ``timeout`` bounds how long in-flight requests may take;

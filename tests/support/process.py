@@ -71,6 +71,8 @@ class Covetd:
         settings: dict[str, Any] = {"app": app, "app_dir": str(app_dir)}
         settings.update(config or {})
         settings.setdefault("logging", {}).setdefault("format", "text")
+        # Off unless a test asks: the default metrics port would collide between tests.
+        settings.setdefault("metrics", {}).setdefault("enabled", False)
         server = settings.setdefault("server", {})
         server.setdefault("workers", 1)  # one process unless a test asks for more
         if self.sock is not None:

@@ -1,0 +1,65 @@
+"""``process_*`` metrics for the master and every worker, read from ``/proc``.
+
+prometheus-client's ProcessCollector describes one process; here one scrape of the
+master describes all of them, with a ``process`` label (``master``, ``worker-<slot>``).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Iterator
+
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+
+__all__ = ["process_metrics"]
+
+_TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+_PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
+
+
+def _boot_time() -> float:
+    try:
+        with open("/proc/stat", encoding="ascii") as stat:
+            for line in stat:
+                if line.startswith("btime"):
+                    return float(line.split()[1])
+    except OSError:
+        pass
+    return 0.0
+
+
+_BOOT = _boot_time()
+
+
+def _read(pid: int) -> tuple[float, float, float, int] | None:
+    """CPU seconds, RSS bytes, start time (epoch s), open fds."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as stat:
+            fields = stat.read().rsplit(b")", 1)[1].split()
+        cpu = (int(fields[11]) + int(fields[12])) / _TICKS
+        rss = int(fields[21]) * _PAGE
+        start = _BOOT + int(fields[19]) / _TICKS
+        fds = len(os.listdir(f"/proc/{pid}/fd"))
+    except (OSError, ValueError, IndexError):
+        return None
+    return cpu, float(rss), start, fds
+
+
+def process_metrics(processes: Iterable[tuple[str, int]]) -> Iterator[Metric]:
+    cpu = CounterMetricFamily(
+        "process_cpu_seconds", "User and system CPU time.", labels=["process"]
+    )
+    rss = GaugeMetricFamily("process_resident_memory_bytes", "Resident memory.", labels=["process"])
+    start = GaugeMetricFamily(
+        "process_start_time_seconds", "Start time (Unix epoch).", labels=["process"]
+    )
+    fds = GaugeMetricFamily("process_open_fds", "Open file descriptors.", labels=["process"])
+    for name, pid in processes:
+        values = _read(pid)
+        if values is None:
+            continue
+        cpu.add_metric([name], values[0])
+        rss.add_metric([name], values[1])
+        start.add_metric([name], values[2])
+        fds.add_metric([name], values[3])
+    yield from (cpu, rss, start, fds)
