@@ -24,10 +24,12 @@ from .routing import (
     CALL_NOTHING,
     CALL_PARAMS,
     CALL_REQUEST,
+    WEBSOCKET,
     Handler,
     Route,
     Router,
 )
+from .websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
 __all__ = ["Covet"]
 
@@ -102,6 +104,20 @@ class Covet:
         name: str | None = None,
     ) -> Route:
         return self.router.add_route(path, endpoint, methods, name)
+
+    def websocket(self, path: str, name: str | None = None) -> Callable[[F], F]:
+        """Register a WebSocket handler: ``async def handler(ws, **path_params)``."""
+        return self.router.route(path, (WEBSOCKET,), name)  # type: ignore[return-value]
+
+    @property
+    def hub(self) -> Any:
+        """Rooms and broadcast for this app's WebSockets (see ``covetd.websocket``)."""
+        hub = self.__dict__.get("_hub")
+        if hub is None:
+            from ..websocket.hub import Hub
+
+            hub = self.__dict__["_hub"] = Hub()
+        return hub
 
     def include_router(self, router: Router, prefix: str = "") -> None:
         self.router.include_router(router, prefix)
@@ -226,6 +242,8 @@ class Covet:
 
     async def _dispatch(self, request: Request) -> Response:
         request.app = self
+        if request.websocket_channel is not None:
+            return await self._dispatch_websocket(request)
         try:
             route, params = self.router.resolve(request.method, request.path)
             request.route = route
@@ -250,6 +268,48 @@ class Covet:
             return to_response(result)
         except Exception as exc:
             return await self._handle_error(request, exc)
+
+    async def _dispatch_websocket(self, request: Request) -> Response:
+        """Run a WebSocket handler; its end is a ``WebSocketEnded`` marker response.
+
+        Refusals before ``accept`` are plain HTTP responses: no route (404), a handler
+        that returns a Response or raises HTTPException (that answer), a handler that
+        returns without accepting (403).
+        """
+        channel = request.websocket_channel
+        assert channel is not None
+        try:
+            route, params = self.router.resolve(WEBSOCKET, request.path)
+        except HTTPException as exc:
+            status = 404 if exc.status_code == 404 else 403
+            return PlainTextResponse(f"{'Not Found' if status == 404 else 'Forbidden'}\n", status)
+        request.route = route
+        request.path_params = params
+        if route.passed_params is not None:
+            params = {name: params[name] for name in route.passed_params}
+        ws = WebSocket(request, channel)
+        try:
+            result = await _call_handler(route, ws, params)
+        except WebSocketDisconnect:
+            result = None
+        except HTTPException as exc:
+            if ws.state is WebSocketState.CONNECTING:
+                return JSONResponse({"detail": exc.detail}, exc.status_code, exc.headers)
+            result = None
+        except Exception:
+            error_log.exception("Exception in WebSocket handler for %s", request.request_line)
+            if ws.state is WebSocketState.CONNECTING:
+                return _internal_error()
+            await ws.close(1011, "internal error")
+            result = None
+        finally:
+            for room in list(ws.rooms):
+                await ws.leave(room)
+        if ws.state is WebSocketState.CONNECTING:
+            return result if isinstance(result, Response) else PlainTextResponse("Forbidden\n", 403)
+        if ws.state is WebSocketState.CONNECTED:
+            await ws.close(1000)
+        return WebSocketEnded()
 
     # -- ASGI ----------------------------------------------------------------------------
 
@@ -277,6 +337,28 @@ def to_response(result: Any) -> Response:
     raise TypeError(
         f"a handler returned {kind.__name__}; return a Response, dict, list, str or bytes"
     )
+
+
+async def _call_handler(route: Route, subject: Any, params: dict[str, Any]) -> Any:
+    """Call a route's endpoint in its call style (``subject``: request or WebSocket)."""
+    endpoint = route.endpoint
+    style = route.call_style
+    if style == CALL_REQUEST:
+        return await endpoint(subject)
+    if style == CALL_NOTHING:
+        return await endpoint()
+    if style == CALL_PARAMS:
+        return await endpoint(**params)
+    return await endpoint(subject, **params)
+
+
+class WebSocketEnded(Response):
+    """What a finished WebSocket session answers: the engine writes nothing for it."""
+
+    __slots__ = ()
+
+    def __init__(self) -> None:
+        super().__init__(None, 101)
 
 
 async def _run_sync(route: Route, request: Request, params: dict[str, Any]) -> Any:

@@ -31,6 +31,9 @@ Handler = Callable[..., Any]
 _PARAM = re.compile(r"^\{([A-Za-z_][A-Za-z0-9_]*)(?::([A-Za-z_]+))?\}$")
 _WILDCARD = re.compile(r"^\*([A-Za-z_][A-Za-z0-9_]*)$")
 
+# The pseudo-method WebSocket routes are registered under (never in an Allow header).
+WEBSOCKET = "WEBSOCKET"
+
 # How a handler is called, decided once at registration.
 CALL_NOTHING, CALL_REQUEST, CALL_REQUEST_PARAMS, CALL_PARAMS = range(4)
 
@@ -88,7 +91,7 @@ class _PathEndpoint:
         if "GET" in route.methods and "HEAD" not in self.methods:
             self.methods["HEAD"] = route
             self.implicit_head = True
-        self.allow = ", ".join(sorted(self.methods))
+        self.allow = ", ".join(sorted(m for m in self.methods if m != WEBSOCKET))
 
 
 class _Node:
@@ -308,6 +311,7 @@ class Router:
             found = _match(self._root, path[1:].split("/"), 0, params, method, allowed)
             if found is not None:
                 return found.methods[method], params
+        allowed.discard(WEBSOCKET)
         if not allowed:
             raise HTTPException(404)
         raise HTTPException(405, headers={"Allow": ", ".join(sorted(allowed))})

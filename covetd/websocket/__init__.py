@@ -1,0 +1,1 @@
+"""Rooms and broadcast for WebSockets, across workers (``local``) and hosts (``redis``)."""
