@@ -26,6 +26,7 @@ from .head import RequestHead
 
 if TYPE_CHECKING:
     from .routing import Route
+    from .websockets import WebSocketChannel
 
 __all__ = ["BodyChannel", "Request"]
 
@@ -78,6 +79,8 @@ class Request(RequestHead):
     app: Any = None
     route: Route | None = None
     _channel: BodyChannel = NO_BODY
+    #: Set by the engine on a WebSocket upgrade request it is ready to switch.
+    websocket_channel: WebSocketChannel | None = None
     _headers: Headers | None = None
     _query: QueryParams | None = None
     _cookies: dict[str, str] | None = None
