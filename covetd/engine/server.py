@@ -47,6 +47,7 @@ class HttpServer:
         ssl_context: ssl.SSLContext | None = None,
         observer: EngineObserver | None = None,
         send_timeout: float = 60.0,
+        backlog: int = 2048,
     ) -> None:
         self.loop = asyncio.get_running_loop()
         self.runner = runner
@@ -64,6 +65,8 @@ class HttpServer:
         self.body_timeout = http.body_timeout
         self.keepalive_timeout = http.keepalive_timeout
         self.send_timeout = send_timeout
+        # uvloop calls listen() again on a socket it is given: pass the real backlog.
+        self.backlog = backlog
         self.max_connections = http.max_connections
         self.connections: set[HttpProtocol] = set()
         self.requests_served = 0
@@ -98,7 +101,11 @@ class HttpServer:
 
     async def _listen_on(self, sock: socket.socket) -> None:
         server = await self.loop.create_server(
-            self._new_protocol, sock=sock.dup(), ssl=self.ssl_context, start_serving=True
+            self._new_protocol,
+            sock=sock.dup(),
+            ssl=self.ssl_context,
+            backlog=self.backlog,
+            start_serving=True,
         )
         if self._accepting and sock in self._listeners and self._listeners[sock] is None:
             self._listeners[sock] = server
@@ -137,6 +144,11 @@ class HttpServer:
                 self._force_close()
         if self._tick_handle is not None:
             self._tick_handle.cancel()
+
+    def hurry(self) -> None:
+        """A fast stop arrived during a graceful one: drop what is left now."""
+        if self.draining and self.connections:
+            self._force_close()
 
     def _force_close(self) -> None:
         error_log.warning(

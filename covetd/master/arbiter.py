@@ -243,14 +243,15 @@ class Arbiter:
         if self.pending is not None:
             error_log.warning("reload already in progress (generation %d)", self.pending[0])
             return
+        self.notifier.reloading()
         try:
             config = self.reload_config()
         except (ConfigError, AppLoadError, OSError) as exc:
             self._error(f"reload refused, keeping the running configuration: {exc}")
+            self.notifier.ready(self._status())  # the reload is over (systemctl returns)
             return
         if config.server.bind != self.config.server.bind:
             error_log.warning("server.bind changes take effect on restart or USR2 upgrade")
-        self.notifier.reloading()
         self.hooks.run("on_reload", config)
         generation = self.generation + 1
         self.pending = (generation, config)

@@ -11,7 +11,7 @@ are passed through untouched.
 |------------------|------------|-------------|
 | on_starting      | the master | the Config, before binding |
 | on_reload        | the master | the new Config, on SIGHUP |
-| worker_started   | a worker   | the worker's info, once it serves |
+| worker_started   | a worker   | the worker's info, before its app loads |
 | worker_exited    | the master | the exited worker's info |
 """
 

@@ -164,8 +164,8 @@ class Worker:
         self._stop = loop.create_future()
         self._install_signals(loop)
         try:
-            await self.adapter.open_databases()
-            await self.adapter.startup()
+            if not await self._start_app():
+                return EXIT_OK  # told to stop while starting: nothing was served
         except LifespanFailure as exc:
             error_log.error("application startup failed: %s", exc)
             return EXIT_BOOT_FAILURE
@@ -187,6 +187,7 @@ class Worker:
             self.config.http,
             ssl_context=tls_context(self.config.tls),
             observer=self._metrics(),
+            backlog=self.config.server.backlog,
         )
         if isinstance(self.server.observer, EngineMetrics):
             self.server.observer.watch(loop, self.server)
@@ -201,6 +202,24 @@ class Worker:
         await self.adapter.close_databases()
         return EXIT_OK
 
+    async def _start_app(self) -> bool:
+        """Open the pools and run the app's startup; False if a stop came first."""
+        assert self._stop is not None
+        starting = asyncio.get_running_loop().create_task(self._open_and_start())
+        pending: set[asyncio.Future[Any]] = {starting, self._stop}
+        await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+        if starting.done():
+            starting.result()  # raises what startup raised
+            return True
+        starting.cancel()
+        await asyncio.gather(starting, return_exceptions=True)
+        await self.adapter.close_databases()
+        return False
+
+    async def _open_and_start(self) -> None:
+        await self.adapter.open_databases()
+        await self.adapter.startup()
+
     def _metrics(self) -> EngineObserver | None:
         """The metrics observer, when metrics are on and the master made their directory."""
         directory = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
@@ -211,9 +230,13 @@ class Worker:
     def stop(self, timeout: float, handover: bool = False) -> None:
         """Begin stopping; ``timeout`` bounds how long in-flight requests may take;
         ``handover``: a replacement serves our clients (see HttpServer.shutdown)."""
-        if self._stop is not None and not self._stop.done():
+        if self._stop is None:
+            return
+        if not self._stop.done():
             self._handover = handover
             self._stop.set_result(timeout)
+        elif timeout < self._stop.result() and self.server is not None:
+            self.server.hurry()  # a fast stop during a graceful one
 
     # -- signals -------------------------------------------------------------------------
 
@@ -284,6 +307,19 @@ class Worker:
             os.close(fd)
 
 
+_dump_files: list[Any] = []  # kept open for faulthandler, which writes to a raw fd
+
+
+def _dump_file(config: Config) -> Any:
+    """Where stack dumps go: the error log file when there is one, else stderr."""
+    path = config.logging.error_log_file
+    if path is None:
+        return sys.stderr
+    dump = open(path, "a", encoding="utf-8")  # noqa: SIM115 - lives as long as the worker
+    _dump_files.append(dump)
+    return dump
+
+
 def _drop_privileges(user: str | None, group: str | None) -> None:
     import grp
     import pwd
@@ -309,7 +345,7 @@ def run_worker(
     """Run one worker in this process until it is told to stop; returns the exit code."""
     # The master's "your loop is blocked" signal: dump every thread's stack (C-level,
     # so it works while Python is stuck), then the master kills us.
-    faulthandler.register(DUMP_SIGNAL, file=sys.stderr, all_threads=True, chain=False)
+    faulthandler.register(DUMP_SIGNAL, file=_dump_file(config), all_threads=True, chain=False)
     try:
         _drop_privileges(config.server.user, config.server.group)
     except (KeyError, OSError) as exc:

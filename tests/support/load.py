@@ -10,7 +10,6 @@ client then reconnects (that is how a draining worker hands its clients over).
 from __future__ import annotations
 
 import collections
-import socket
 import threading
 import time
 from dataclasses import dataclass, field
@@ -103,19 +102,19 @@ class Load:
                 response = conn.read_response()
             except ConnectionRefusedError:
                 self._record("refused")
-                conn = None
+                conn = _closed(conn)
                 continue
             except ConnectionResetError:
                 self._record("reset")
-                conn = None
+                conn = _closed(conn)
                 continue
-            except (TimeoutError, socket.timeout):
+            except TimeoutError:
                 self._record("timeout")
-                conn = None
+                conn = _closed(conn)
                 continue
             except (ConnectionError, OSError) as exc:
                 self._record(f"eof:{type(exc).__name__}")
-                conn = None
+                conn = _closed(conn)
                 continue
             if response.status >= 500:
                 self._record(f"status:{response.status}")
@@ -128,3 +127,9 @@ class Load:
                 self._stop.wait(self.pause)
         if conn is not None:
             conn.close()
+
+
+def _closed(conn: RawConnection | None) -> None:
+    """Close a connection that failed (and say there is none now)."""
+    if conn is not None:
+        conn.close()
