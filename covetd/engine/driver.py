@@ -20,7 +20,10 @@ What a handler sees is what a task-per-request server gives it:
 
 Invariant: the driver task runs at most one request coroutine at a time; ``start``
 runs a coroutine eagerly only when no task is current (a protocol callback), and
-otherwise queues it for the driver.
+otherwise queues it for the driver. A cancellation of the driver task that arrives
+while a suspended request waits in the queue belongs to that request (its
+``asyncio.timeout`` fired before the driver resumed it): it is thrown into the
+request, as a Task would do, and the driver goes on.
 """
 
 from __future__ import annotations
@@ -53,7 +56,7 @@ class _Resume:
     """Await ``coro`` from wherever it is (not started, or suspended on ``yielded``),
     running each of its steps inside ``context``; then report to ``done``/``failed``."""
 
-    __slots__ = ("context", "coro", "done", "failed", "started", "yielded")
+    __slots__ = ("context", "coro", "done", "failed", "started", "thrown", "yielded")
 
     def __init__(
         self,
@@ -70,11 +73,15 @@ class _Resume:
         self.started = started
         self.done = done
         self.failed = failed
+        self.thrown: BaseException | None = None  # a cancellation to resume it with
 
     def __await__(self) -> Generator[Any, Any, Any]:
         coro, run = self.coro, self.context.run
         try:
-            value = self.yielded if self.started else run(coro.send, None)
+            if self.thrown is not None:
+                value = run(coro.throw, self.thrown)
+            else:
+                value = self.yielded if self.started else run(coro.send, None)
             while True:
                 try:
                     sent = yield value
@@ -112,7 +119,7 @@ class ConnectionDriver:
         loop = self._loop
         task = self._task
         if task is None or task.done():
-            task = self._task = loop.create_task(self._drive())
+            task = self._new_task()
         context = contextvars.copy_context()
         if _current_tasks.get(loop) is not None:  # called from a task: queue it
             self._enqueue(_Resume(coro, context, None, False, done, failed))
@@ -130,6 +137,20 @@ class ConnectionDriver:
             return
         _leave_task(loop, task)
         self._enqueue(_Resume(coro, context, yielded, True, done, failed))
+
+    def _new_task(self) -> asyncio.Task[None]:
+        task = self._task = self._loop.create_task(self._drive())
+        task.add_done_callback(self._task_ended)
+        return task
+
+    def _task_ended(self, task: asyncio.Task[None]) -> None:
+        """A driver cancelled before its first step leaves its request queued: the
+        cancellation was that request's (see the module doc); a new driver resumes it
+        with the cancellation thrown in."""
+        if task is self._task and self._queue and not self._closed:
+            if task.cancelled():
+                self._queue[0].thrown = asyncio.CancelledError()
+            self._new_task()
 
     def _enqueue(self, item: _Resume) -> None:
         self._queue.append(item)
@@ -153,7 +174,15 @@ class ConnectionDriver:
         while not self._closed:
             if not queue:
                 self._waiter = self._loop.create_future()
-                await self._waiter
+                try:
+                    await self._waiter
+                except asyncio.CancelledError as exc:
+                    if not queue:
+                        raise
+                    # Aimed at the request queued meanwhile: it ran its first step
+                    # under this task (``asyncio.timeout`` took it as the current
+                    # task) and its deadline came before we resumed it.
+                    queue[0].thrown = exc
                 continue
             item = queue.popleft()
             try:

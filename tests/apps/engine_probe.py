@@ -237,3 +237,18 @@ async def boom_stream() -> StreamingResponse:
         raise RuntimeError("secret streaming detail")
 
     return StreamingResponse(parts(), media_type="text/plain")
+
+
+# -- cancellation ---------------------------------------------------------------------
+
+
+@app.get("/timeout/{seconds:float}")
+async def expiring(seconds: float) -> str:
+    """``asyncio.timeout`` around a wait that outlives it: the handler must get its
+    TimeoutError (the cancellation aimed at its task reaches it, and only it)."""
+    try:
+        async with asyncio.timeout(seconds):
+            await asyncio.sleep(HANDLER_DEADLINE)
+    except TimeoutError:
+        return "timed out"
+    return "slept"
