@@ -26,6 +26,7 @@ from .head import RequestHead
 
 if TYPE_CHECKING:
     from .routing import Route
+    from .users import User
     from .websockets import WebSocketChannel
 
 __all__ = ["BodyChannel", "Request"]
@@ -238,6 +239,41 @@ class Request(RequestHead):
     async def is_disconnected(self) -> bool:
         """True once the client has closed the connection."""
         return self._channel.is_disconnected()
+
+    # -- set by middleware ---------------------------------------------------------
+
+    @property
+    def session(self) -> dict[str, Any]:
+        """The session, a dict (``sessions`` middleware); writing it sends a cookie.
+
+        Raises ``RuntimeError`` when the ``sessions`` middleware is not installed (or
+        runs after the code asking), rather than handing out a dict nobody saves.
+        """
+        session: dict[str, Any] | None = self.__dict__.get("_session")
+        if session is None:
+            raise RuntimeError(
+                "SessionMiddleware is not installed: add '- sessions: {...}' to the "
+                "middleware list, before the middleware that uses request.session"
+            )
+        return session
+
+    @session.setter
+    def session(self, value: dict[str, Any]) -> None:
+        self.__dict__["_session"] = value
+
+    @property
+    def user(self) -> User:
+        """Who made the request (``auth`` middleware); the anonymous user otherwise."""
+        user: User | None = self.__dict__.get("_user")
+        if user is None:
+            from .users import ANONYMOUS
+
+            return ANONYMOUS
+        return user
+
+    @user.setter
+    def user(self, value: User) -> None:
+        self.__dict__["_user"] = value
 
 
 def parse_cookie_header(values: list[str]) -> dict[str, str]:
