@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.covetd-installed
 
-.PHONY: run test lint typecheck pytest bench docs clean
+.PHONY: run test lint typecheck pytest bench autobahn docs clean
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
@@ -35,6 +35,9 @@ test: lint typecheck pytest
 
 bench: $(STAMP)
 	$(BIN)/python loadtests/bench_engine.py
+
+autobahn: $(STAMP)
+	$(BIN)/python loadtests/autobahn.py
 
 docs: $(STAMP)
 	$(BIN)/python -m covetd.config.docs > docs/configuration.md

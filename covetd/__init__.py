@@ -17,6 +17,7 @@ from .app.responses import (
     StreamingResponse,
 )
 from .app.routing import Router
+from .app.websockets import WebSocket, WebSocketDisconnect
 
 __all__ = [
     "ClientDisconnect",
@@ -34,5 +35,7 @@ __all__ = [
     "Router",
     "State",
     "StreamingResponse",
+    "WebSocket",
+    "WebSocketDisconnect",
     "__version__",
 ]

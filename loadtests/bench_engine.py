@@ -26,7 +26,8 @@ HARNESS = Path(os.environ.get("COVETD_BENCH", REPO.parent / "shared" / "tools" /
 
 
 def candidates(covetd: str) -> list[str]:
-    common = f"{covetd} -b 127.0.0.1:{{port}} -w {{workers}} --log-level warning"
+    config = REPO / "loadtests" / "bench.yaml"  # metrics and access log off
+    common = f"{covetd} -c {config} -b 127.0.0.1:{{port}} -w {{workers}}"
     return [
         "--candidate",
         f"{common} --app-dir {REPO / 'loadtests'} bench_app:app",

@@ -22,6 +22,8 @@ PUBLIC_API = [
     "Router",
     "State",
     "StreamingResponse",
+    "WebSocket",
+    "WebSocketDisconnect",
     "__version__",
 ]
 

@@ -29,7 +29,7 @@ from .routing import (
     Route,
     Router,
 )
-from .websockets import WebSocket, WebSocketDisconnect, WebSocketState
+from .websockets import WebSocket, WebSocketDisconnect, WebSocketEnded, WebSocketState
 
 __all__ = ["Covet"]
 
@@ -350,15 +350,6 @@ async def _call_handler(route: Route, subject: Any, params: dict[str, Any]) -> A
     if style == CALL_PARAMS:
         return await endpoint(**params)
     return await endpoint(subject, **params)
-
-
-class WebSocketEnded(Response):
-    """What a finished WebSocket session answers: the engine writes nothing for it."""
-
-    __slots__ = ()
-
-    def __init__(self) -> None:
-        super().__init__(None, 101)
 
 
 async def _run_sync(route: Route, request: Request, params: dict[str, Any]) -> Any:

@@ -23,6 +23,9 @@ class RequestHead:
     has_body = False
     expect_continue = False
     upgrade: bytes | None = None
+    #: Set by the engine when it takes the upgrade: the parser then hands back the
+    #: bytes after the head instead of reading a body.
+    switching = False
 
     def __init__(
         self,

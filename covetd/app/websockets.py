@@ -22,11 +22,18 @@ from enum import Enum
 from typing import TYPE_CHECKING, Any, Protocol
 
 from .datastructures import URL, Address, Headers, QueryParams
+from .responses import Response
 
 if TYPE_CHECKING:
     from .requests import Request
 
-__all__ = ["WebSocket", "WebSocketChannel", "WebSocketDisconnect", "WebSocketState"]
+__all__ = [
+    "WebSocket",
+    "WebSocketChannel",
+    "WebSocketDisconnect",
+    "WebSocketEnded",
+    "WebSocketState",
+]
 
 
 class WebSocketDisconnect(Exception):
@@ -36,6 +43,16 @@ class WebSocketDisconnect(Exception):
         super().__init__(code, reason)
         self.code = code
         self.reason = reason
+
+
+class WebSocketEnded(Response):
+    """What a finished WebSocket session answers: the engine writes nothing for it
+    (the handshake and the frames went out on the session itself)."""
+
+    __slots__ = ()
+
+    def __init__(self) -> None:
+        super().__init__(None, 101)
 
 
 class WebSocketState(Enum):

@@ -44,6 +44,7 @@ from covetd.config.types import (
     OctalMode,
     Optional,
     Pattern,
+    PositiveNumber,
     Size,
     Text,
     TextMapping,
@@ -246,7 +247,13 @@ class WebsocketConfig:
         Duration(positive=True), 20, "Close a peer whose pong is this late."
     )
     close_timeout: float = setting(Duration(), 5, "Wait this long for the peer's close frame.")
-    compression: bool = setting(Boolean(), True, "Offer permessage-deflate (RFC 7692).")
+    compression: bool = setting(Boolean(), True, "Accept permessage-deflate (RFC 7692).")
+    max_send_buffer: int = setting(
+        Size(1), "1MiB", "Unsent bytes a connection may hold; a room member over it is dropped."
+    )
+    message_rate: float = setting(
+        PositiveNumber(allow_zero=True), 0, "Messages a client may send per second (0 = no limit)."
+    )
     broadcast: BroadcastConfig = section(BroadcastConfig)
 
 

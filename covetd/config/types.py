@@ -422,8 +422,15 @@ class ListOf(ValueType[tuple[T, ...]]):
 class PositiveNumber(ValueType[float]):
     description = "a positive number"
 
+    def __init__(self, *, allow_zero: bool = False) -> None:
+        self.allow_zero = allow_zero
+        if allow_zero:
+            self.description = "a number >= 0"
+
     def parse(self, value: object) -> float:
-        if not is_number(value) or not 0 < value < math.inf:
+        if not is_number(value) or not value < math.inf:
+            self.fail(value)
+        if value < 0 or (value == 0 and not self.allow_zero):
             self.fail(value)
         return float(value)
 

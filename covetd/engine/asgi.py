@@ -1,27 +1,33 @@
 """The ASGI 3 bridge: run any ASGI application (Starlette, FastAPI, Django...) on the
-engine. HTTP and lifespan here; WebSocket scopes come with the WebSocket engine.
+engine. HTTP and lifespan here; WebSocket scopes in ``asgi_websocket.py``.
 
 Per request: one scope dict and two bound methods. The head is held back until the
 first body message so that a one-message body goes out with its head in one write and
 a ``content-length`` (the common case); a body sent in several messages goes out
 chunked (close-delimited to HTTP/1.0 clients) unless the app set the length itself.
 
-Every header an app sends is checked: names must be tokens, values must not hold CR,
-LF or NUL, so an app cannot split a response however it builds its headers.
+Every header an app sends is checked (``asgi_common.response_headers``).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import re
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable
 from types import CoroutineType
 from typing import Any
 
 from ..app.exceptions import ClientDisconnect, HTTPException
 from ..app.requests import Request
 from ..app.responses import PlainTextResponse, Response, StreamingResponse
+from .asgi_common import (
+    ASGI_VERSION,
+    AsgiApp,
+    ClientDisconnected,
+    Message,
+    response_headers,
+)
+from .asgi_websocket import serve_asgi_websocket
 from .cycle import RequestCycle
 from .h1.writer import LAST_CHUNK, encode_chunk, error_response
 
@@ -35,51 +41,7 @@ __all__ = [
 
 error_log = logging.getLogger("covetd.error")
 
-Message = dict[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
-AsgiApp = Callable[[dict[str, Any], Receive, Send], Awaitable[None]]
-
-ASGI_VERSION = {"version": "3.0", "spec_version": "2.4"}
 _DISCONNECT: Message = {"type": "http.disconnect"}
-_TOKEN = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
-_FORBIDDEN_IN_VALUE = re.compile(rb"[\r\n\x00]")
-_checked_names: dict[bytes, bytes] = {}
-_MAX_CHECKED_NAMES = 4096
-
-
-def _checked_name(name: bytes) -> bytes:
-    """The lowercased name, after checking it is a token (cached: names repeat)."""
-    if not isinstance(name, bytes) or not _TOKEN.fullmatch(name):
-        raise RuntimeError(f"invalid header name {name!r}")
-    lowered = name.lower()
-    if len(_checked_names) < _MAX_CHECKED_NAMES:
-        _checked_names[name] = lowered
-    return lowered
-
-
-def _response_headers(raw: Any) -> tuple[list[tuple[bytes, bytes]], bool]:
-    """Validated headers (hop-by-hop framing ones dropped) and whether a length is set."""
-    headers = []
-    has_length = False
-    checked = _checked_names
-    forbidden = _FORBIDDEN_IN_VALUE.search
-    for name, value in raw:
-        lowered = checked.get(name) or _checked_name(name)
-        if type(value) is not bytes:
-            value = bytes(value)
-        if forbidden(value):
-            raise RuntimeError(f"invalid character (CR, LF or NUL) in header {lowered!r}")
-        if lowered == b"content-length":
-            has_length = True
-        elif lowered == b"transfer-encoding":
-            continue  # framing is the server's business
-        headers.append((lowered, value))
-    return headers, has_length
-
-
-class ClientDisconnected(OSError):
-    """``send`` after the client went away (ASGI 2.4: a server-specific ``OSError``)."""
 
 
 class _HttpExchange:
@@ -136,7 +98,7 @@ class _HttpExchange:
             if type(status) is not int or not 100 <= status <= 599:
                 raise RuntimeError(f"invalid status {status!r}")
             self.status = status
-            self.headers, self.has_length = _response_headers(message.get("headers", ()))
+            self.headers, self.has_length = response_headers(message.get("headers", ()))
             self.started = True
         elif kind == "http.response.body":
             if not self.started or self.complete:
@@ -235,8 +197,13 @@ class AsgiRunner:
         self._state = state if state is not None else {}
 
     def __call__(self, cycle: RequestCycle) -> None:
-        exchange = _HttpExchange(cycle)
         request = cycle.request
+        channel = request.websocket_channel
+        if channel is not None:
+            session = serve_asgi_websocket(self._app, request, channel, self._state)
+            cycle.conn.driver.start(session, cycle.respond, cycle.handler_failed)
+            return
+        exchange = _HttpExchange(cycle)
         scope = {
             "type": "http",
             "asgi": ASGI_VERSION,
@@ -320,7 +287,7 @@ class _EndpointExchange:
             if type(status) is not int or not 100 <= status <= 599:
                 raise RuntimeError(f"invalid status {status!r}")
             self.status = status
-            self.headers, self.has_length = _response_headers(message.get("headers", ()))
+            self.headers, self.has_length = response_headers(message.get("headers", ()))
         elif kind == "http.response.body":
             await self._body(message.get("body", b""), message.get("more_body", False))
         else:
@@ -405,6 +372,9 @@ class AsgiEndpoint:
         self._state = state if state is not None else {}
 
     async def __call__(self, request: Request) -> Response:
+        channel = request.websocket_channel
+        if channel is not None:
+            return await serve_asgi_websocket(self._app, request, channel, self._state)
         exchange = _EndpointExchange(request)
         scope = {
             "type": "http",

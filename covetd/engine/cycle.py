@@ -199,6 +199,9 @@ class RequestCycle:
         try:
             if response.streaming:
                 self.conn.driver.start(self.send_streaming(response), _ignore, self._stream_failed)
+            elif response.status_code == 101 and self.conn.websocket is not None:
+                self.keep_alive = False  # the WebSocket session ended; nothing to write
+                self.finish()
             else:
                 self.write_response(response)
         except Exception:

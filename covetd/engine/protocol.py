@@ -26,11 +26,13 @@ from typing import TYPE_CHECKING, cast
 from ..app.datastructures import Address
 from ..app.head import RequestHead
 from ..app.requests import Request
+from . import ws
 from .cycle import RequestCycle
 from .driver import ConnectionDriver
 from .h1.errors import ProtocolError, RequestTimeout
 from .h1.parser import RequestParser
-from .h1.writer import error_response
+from .h1.writer import error_response, serialize_head
+from .websocket import WebSocketSession
 
 if TYPE_CHECKING:
     from .server import HttpServer
@@ -69,6 +71,7 @@ class HttpProtocol(asyncio.Protocol):
         "sockname",
         "timeout_kind",
         "transport",
+        "websocket",
         "write_paused",
     )
 
@@ -91,6 +94,7 @@ class HttpProtocol(asyncio.Protocol):
         self.closing = False
         self.deadline = 0.0
         self.timeout_kind = NO_TIMEOUT
+        self.websocket: WebSocketSession | None = None
 
     # -- transport callbacks -------------------------------------------------------------
 
@@ -102,25 +106,30 @@ class HttpProtocol(asyncio.Protocol):
         self.server.connection_made(self)
 
     def data_received(self, data: bytes) -> None:
+        if self.websocket is not None:
+            self.websocket.data_received(data)
+            return
         if self.parser_failed:
             return
         if self.timeout_kind == IDLE_TIMEOUT:  # the next request begins
             self.timeout_kind = HEAD_TIMEOUT
             self.deadline = self.loop.time() + self.server.header_timeout
         try:
-            tail = self.parser.feed(data)
-            while tail:
-                # No protocol switch is offered yet: serve the upgrade request as plain
-                # HTTP and go on with what followed it.
-                tail = self.parser.feed(tail)
+            tail = self.parser.feed(data)  # not None: bytes after a switching upgrade head
         except ProtocolError as error:
             self.protocol_error(error)
+            return
+        if tail is not None and self.websocket is not None:
+            if tail:
+                self.websocket.data_received(tail)
             return
         if self.pipeline:
             self._pause(PAUSE_PIPELINE)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.transport = None
+        if self.websocket is not None:
+            self.websocket.connection_lost()
         self.closing = True
         self.deadline = 0.0
         cycle = self.cycle
@@ -162,6 +171,8 @@ class HttpProtocol(asyncio.Protocol):
             self._set_deadline(BODY_TIMEOUT, self.server.body_timeout)
         else:
             self.deadline, self.timeout_kind = 0.0, NO_TIMEOUT
+        if request.upgrade is not None and self._upgrade(cycle) is False:
+            return
         if self.server.observer is not None:
             cycle.started_at = self.loop.time()
         if self.cycle is None:
@@ -169,6 +180,39 @@ class HttpProtocol(asyncio.Protocol):
             self.server.runner(cycle)
         else:
             self.pipeline.append(cycle)
+
+    def _upgrade(self, cycle: RequestCycle) -> bool | None:
+        """A ``websocket`` upgrade this server takes: set up the session (the app then
+        accepts or refuses it). False when the handshake was refused at once."""
+        request = cycle.request
+        config = self.server.websocket
+        if request.upgrade != b"websocket" or config is None:
+            return None  # served as plain HTTP (RFC 9110 §7.8 lets a server ignore it)
+        try:
+            upgrade = ws.parse_upgrade_request(
+                request.method, request.http_version, request.raw_headers
+            )
+        except ws.HandshakeError as exc:
+            self._refuse_upgrade(exc)
+            return False
+        if self.cycle is not None or self.pipeline:
+            self._refuse_upgrade(ws.HandshakeError("upgrade request behind pipelined requests"))
+            return False
+        session = self.websocket = WebSocketSession(self, cycle, upgrade, config)
+        request.websocket_channel = session
+        request.switching = True  # the parser hands back the bytes after the head
+        return True
+
+    def _refuse_upgrade(self, exc: ws.HandshakeError) -> None:
+        self.parser_failed = True
+        head = serialize_head(
+            exc.status,
+            [*exc.headers, (b"content-length", b"0")],
+            self.server.preamble.value,
+            False,
+        )
+        self.write(head)
+        self.close(linger=True)
 
     def on_request_body(self, data: bytes) -> None:
         parsing = self.parsing
@@ -354,8 +398,12 @@ class HttpProtocol(asyncio.Protocol):
 
     def shutdown(self, idle_grace: float = 0.0) -> None:
         """Graceful stop: close after the response in progress; an idle connection
-        at once, or after ``idle_grace`` s if no request comes before."""
+        at once, or after ``idle_grace`` s if no request comes before; a WebSocket
+        gets close 1001."""
         self.closing = True
+        if self.websocket is not None:
+            self.websocket.going_away()
+            return
         if self.idle:
             if idle_grace > 0 and not self.parser.in_head:
                 self._set_deadline(IDLE_TIMEOUT, idle_grace)

@@ -15,7 +15,7 @@ import ssl
 import time
 from collections.abc import Callable
 
-from ..config import HttpConfig
+from ..config import HttpConfig, WebsocketConfig
 from .cycle import RequestCycle
 from .events import EngineObserver
 from .h1.limits import Limits
@@ -48,6 +48,7 @@ class HttpServer:
         observer: EngineObserver | None = None,
         send_timeout: float = 60.0,
         backlog: int = 2048,
+        websocket: WebsocketConfig | None = None,
     ) -> None:
         self.loop = asyncio.get_running_loop()
         self.runner = runner
@@ -67,6 +68,9 @@ class HttpServer:
         self.send_timeout = send_timeout
         # uvloop calls listen() again on a socket it is given: pass the real backlog.
         self.backlog = backlog
+        self.websocket = websocket  # None: upgrades are served as plain HTTP
+        self.websocket_received = 0  # messages, for the metrics
+        self.websocket_sent = 0
         self.max_connections = http.max_connections
         self.connections: set[HttpProtocol] = set()
         self.requests_served = 0

@@ -24,6 +24,7 @@ import contextlib
 import logging
 import os
 import selectors
+import shutil
 import signal
 import socket
 import sys
@@ -35,6 +36,7 @@ from typing import Any
 
 from ..config import Config, ConfigError
 from ..logs import reopen_logs
+from ..websocket.local import runtime_directory
 from ..worker.appload import AppLoadError, load_app
 from ..worker.control import LineReader, send_line, send_with_fd
 from ..worker.main import DUMP_SIGNAL, EXIT_BOOT_FAILURE, run_worker
@@ -180,6 +182,7 @@ class Arbiter:
         self.pool.close()
         if self.pidfile is not None:
             self.pidfile.unlink()
+        shutil.rmtree(runtime_directory(os.getpid()), ignore_errors=True)  # workers' sockets
         self.selector.close()
 
     def _loop(self) -> None:

@@ -110,6 +110,9 @@ class EngineMetrics(EngineObserver):
         self.in_flight = writer.cell("covetd_http_requests_in_flight")
         self.connections = writer.cell("covetd_http_connections_active")
         self.lag = writer.cell("covetd_event_loop_lag_seconds")
+        self.websockets = writer.cell("covetd_websocket_connections_active")
+        self.ws_in = writer.cell("covetd_websocket_messages_total", ("in",))
+        self.ws_out = writer.cell("covetd_websocket_messages_total", ("out",))
         # (route, method, status) -> (requests_total cell, series base); a series'
         # cells are [duration sum, request bytes, response bytes, bucket 0 .. +Inf].
         self._cells: dict[tuple[str | None, str, int], tuple[int, int]] = {}
@@ -153,7 +156,8 @@ class EngineMetrics(EngineObserver):
 
     def watch(self, loop: asyncio.AbstractEventLoop, server: HttpServer) -> None:
         """Once a second: the loop's lag (how late this timer fires: a busy or blocked
-        loop shows here) and the in-flight and connection gauges."""
+        loop shows here), the in-flight, connection and WebSocket gauges, and the
+        WebSocket message counts (the server counts them; one addition per message)."""
         expected = loop.time() + LAG_INTERVAL
         cells = self.cells
 
@@ -163,7 +167,16 @@ class EngineMetrics(EngineObserver):
             cells[self.lag] = max(0.0, now - expected)
             connections = server.connections
             cells[self.connections] = len(connections)
-            cells[self.in_flight] = sum(1 for conn in connections if conn.cycle is not None)
+            busy = websockets = 0
+            for conn in connections:
+                if conn.websocket is not None:
+                    websockets += conn.websocket.accepted and not conn.websocket.closed
+                elif conn.cycle is not None:
+                    busy += 1
+            cells[self.in_flight] = busy
+            cells[self.websockets] = websockets
+            cells[self.ws_in] = server.websocket_received
+            cells[self.ws_out] = server.websocket_sent
             expected = now + LAG_INTERVAL
             loop.call_later(LAG_INTERVAL, tick)
 

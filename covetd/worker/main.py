@@ -30,7 +30,9 @@ from typing import Any
 import uvloop
 
 from ..app.application import Covet
+from ..app.routing import WEBSOCKET
 from ..config import Config, ConfigError, TlsConfig
+from ..config.masking import mask_url
 from ..engine.asgi import AsgiEndpoint, AsgiLifespan, AsgiRunner, LifespanFailure
 from ..engine.events import EngineObserver
 from ..engine.native import NativeRunner
@@ -39,6 +41,8 @@ from ..logs import reopen_logs
 from ..metrics.cells import CellWriter
 from ..metrics.instruments import EngineMetrics
 from ..middleware.pipeline import build_chain
+from ..websocket.backends import backend_for
+from ..websocket.hub import Backend
 from .appload import AppLoadError, load_app
 from .control import LineReader, recv_with_fds, send_line
 
@@ -70,6 +74,7 @@ class _AppAdapter:
         self.shutdown: Callable[[], Awaitable[None]]
         self.lifespan: AsgiLifespan | None = None
         self.databases: Any = None
+        self.broadcast: Backend | None = None
         if isinstance(app, Covet):
             self.startup, self.shutdown = app.startup, app.shutdown
         elif callable(app):
@@ -99,6 +104,33 @@ class _AppAdapter:
     async def close_databases(self) -> None:
         if self.databases is not None:
             await self.databases.close()
+
+    async def open_broadcast(self) -> None:
+        """Connect a Covet app's rooms to the other workers (and hosts): only for an
+        app with WebSocket routes or one that already used ``app.hub``."""
+        app = self.app
+        if self.lifespan is not None:
+            return
+        if "_hub" not in app.__dict__ and not any(WEBSOCKET in r.methods for r in app.routes):
+            return
+        backend = backend_for(self.config.websocket.broadcast)
+        try:
+            await backend.start(app.hub)
+        except Exception as exc:
+            url = mask_url(self.config.websocket.broadcast.url or "")
+            raise RuntimeError(
+                f"websocket.broadcast: the {self.config.websocket.broadcast.backend} backend"
+                f" {url} cannot start: {exc}"
+            ) from exc
+        app.hub.backend = self.broadcast = backend
+
+    async def close_broadcast(self) -> None:
+        if self.broadcast is not None:
+            self.app.hub.backend = None
+            try:
+                await self.broadcast.stop()
+            except Exception:
+                error_log.exception("stopping the broadcast backend failed")
 
     def runner(self) -> Runner:
         entries = self.config.middleware
@@ -188,6 +220,7 @@ class Worker:
             ssl_context=tls_context(self.config.tls),
             observer=self._metrics(),
             backlog=self.config.server.backlog,
+            websocket=self.config.websocket,
         )
         if isinstance(self.server.observer, EngineMetrics):
             self.server.observer.watch(loop, self.server)
@@ -195,6 +228,7 @@ class Worker:
         self._connect_control(loop)
         timeout = await self._stop
         await self.server.shutdown(timeout, handover=self._handover)
+        await self.adapter.close_broadcast()
         try:
             await self.adapter.shutdown()
         except Exception:
@@ -213,12 +247,14 @@ class Worker:
             return True
         starting.cancel()
         await asyncio.gather(starting, return_exceptions=True)
+        await self.adapter.close_broadcast()
         await self.adapter.close_databases()
         return False
 
     async def _open_and_start(self) -> None:
         await self.adapter.open_databases()
         await self.adapter.startup()
+        await self.adapter.open_broadcast()
 
     def _metrics(self) -> EngineObserver | None:
         """The metrics observer, when metrics are on and the master made their directory."""

@@ -165,7 +165,7 @@ class RequestParser:
     def _after_upgrade(self, tail: bytes) -> bytes | None:
         head = self._upgrade_head
         self._upgrade_head = None
-        if head is None or getattr(head, "switching", False):
+        if head is None or head.switching:
             return tail
         # Not switching: an ordinary request whose body llhttp did not read.
         if head.chunked:

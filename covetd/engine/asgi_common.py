@@ -1,0 +1,66 @@
+"""What both ASGI bridges (HTTP in ``asgi.py``, WebSocket in ``asgi_websocket.py``)
+share: the message types, the version, the error for a gone client, and the check
+every header an app sends goes through (names must be tokens, values must not hold
+CR, LF or NUL, so an app cannot split a response however it builds its headers).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+__all__ = [
+    "ASGI_VERSION",
+    "AsgiApp",
+    "ClientDisconnected",
+    "Message",
+    "Receive",
+    "Send",
+    "response_headers",
+]
+
+Message = dict[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+AsgiApp = Callable[[dict[str, Any], Receive, Send], Awaitable[None]]
+
+ASGI_VERSION = {"version": "3.0", "spec_version": "2.4"}
+_TOKEN = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+_FORBIDDEN_IN_VALUE = re.compile(rb"[\r\n\x00]")
+_checked_names: dict[bytes, bytes] = {}
+_MAX_CHECKED_NAMES = 4096
+
+
+def _checked_name(name: bytes) -> bytes:
+    """The lowercased name, after checking it is a token (cached: names repeat)."""
+    if not isinstance(name, bytes) or not _TOKEN.fullmatch(name):
+        raise RuntimeError(f"invalid header name {name!r}")
+    lowered = name.lower()
+    if len(_checked_names) < _MAX_CHECKED_NAMES:
+        _checked_names[name] = lowered
+    return lowered
+
+
+def response_headers(raw: Any) -> tuple[list[tuple[bytes, bytes]], bool]:
+    """Validated headers (hop-by-hop framing ones dropped) and whether a length is set."""
+    headers = []
+    has_length = False
+    checked = _checked_names
+    forbidden = _FORBIDDEN_IN_VALUE.search
+    for name, value in raw:
+        lowered = checked.get(name) or _checked_name(name)
+        if type(value) is not bytes:
+            value = bytes(value)
+        if forbidden(value):
+            raise RuntimeError(f"invalid character (CR, LF or NUL) in header {lowered!r}")
+        if lowered == b"content-length":
+            has_length = True
+        elif lowered == b"transfer-encoding":
+            continue  # framing is the server's business
+        headers.append((lowered, value))
+    return headers, has_length
+
+
+class ClientDisconnected(OSError):
+    """``send`` after the client went away (ASGI 2.4: a server-specific ``OSError``)."""
