@@ -1,0 +1,103 @@
+"""Request id: one id per request, for the logs, the app and the client alike.
+
+The id is the incoming ``X-Request-ID`` (the header name is an option) when
+``trust_incoming`` is on and the value is a sane token (visible ASCII, no spaces, at
+most ``max_length`` characters); otherwise a fresh ``uuid4().hex``. It is then:
+
+- ``request.state.request_id``, and ``current_request_id``, a context variable set while
+  the rest of the chain and the handler run (tasks they start inherit it), so log calls
+  anywhere below see their request's id; ``RequestIdFilter`` puts it on log records as
+  ``%(request_id)s``;
+- the request header the app sees (an untrusted or insane incoming value is replaced,
+  so a Covet or ASGI app reads the same id as the logs);
+- echoed in the response header, unless the app set that header itself.
+
+Turn ``trust_incoming`` on only when a proxy in front sets or overwrites the header:
+otherwise any client chooses the id its requests are logged under.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import uuid
+from contextvars import ContextVar
+from dataclasses import dataclass
+
+from ..app.requests import Request
+from ..app.responses import Response
+from ..config.fields import setting
+from ..config.types import Boolean, Integer, Pattern
+from .base import Handler, Middleware
+
+__all__ = ["RequestIdFilter", "RequestIdMiddleware", "current_request_id"]
+
+current_request_id: ContextVar[str | None] = ContextVar("covetd_request_id", default=None)
+"""The id of the request being handled in this context (None outside a request)."""
+
+_SANE = re.compile(rb"[\x21-\x7e]+")
+
+
+class RequestIdMiddleware(Middleware):
+    """Give each request an id; expose it to logs, the app and the client."""
+
+    name = "request_id"
+
+    @dataclass(frozen=True)
+    class Options:
+        header: str = setting(
+            Pattern(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+", "a header name"),
+            "X-Request-ID",
+            "The request and response header that carries the id.",
+        )
+        trust_incoming: bool = setting(
+            Boolean(), False, "Keep a sane incoming id (only behind a proxy that sets it)."
+        )
+        max_length: int = setting(Integer(1), 200, "Longest incoming id kept, in characters.")
+        echo: bool = setting(Boolean(), True, "Send the id back in the response header.")
+
+    options: Options
+
+    def __init__(self, app: Handler, options: Options | None = None) -> None:
+        super().__init__(app, options)
+        self.header_name = self.options.header.lower().encode("ascii")
+
+    async def __call__(self, request: Request) -> Response:
+        request_id = self._incoming(request)
+        if request_id is None:
+            request_id = uuid.uuid4().hex
+            _set_header(request.raw_headers, self.header_name, request_id.encode("ascii"))
+        vars(request.state)["request_id"] = request_id  # State is an open attribute bag
+        token = current_request_id.set(request_id)
+        try:
+            response = await self.app(request)
+        finally:
+            current_request_id.reset(token)
+        if self.options.echo:
+            response.headers.setdefault(self.options.header, request_id)
+        return response
+
+    def _incoming(self, request: Request) -> str | None:
+        if not self.options.trust_incoming:
+            return None
+        values = [value for name, value in request.raw_headers if name == self.header_name]
+        if len(values) != 1:
+            return None
+        value = values[0]
+        if len(value) > self.options.max_length or not _SANE.fullmatch(value):
+            return None
+        return value.decode("ascii")
+
+
+def _set_header(raw_headers: list[tuple[bytes, bytes]], name: bytes, value: bytes) -> None:
+    """Replace every ``name`` header with one (in place: the header views share the list)."""
+    raw_headers[:] = [header for header in raw_headers if header[0] != name]
+    raw_headers.append((name, value))
+
+
+class RequestIdFilter(logging.Filter):
+    """Sets ``record.request_id`` (``"-"`` outside a request) for log formats."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.request_id = current_request_id.get() or "-"
+        return True
