@@ -144,8 +144,9 @@ class ProxyHeadersConfig:
 
     trusted: tuple[str, ...] = setting(
         ListOf(Network(), 'a list of IP addresses, CIDR networks or "*"', single_ok=True),
-        ["127.0.0.1"],
-        'Peers whose forwarding headers are believed: IPs, CIDRs, or "*" for any.',
+        ["127.0.0.1", "::1"],
+        "Peers whose forwarding headers the proxy_headers middleware believes unless its"
+        ' own `trusted` is set: IPs, CIDRs, or "*" for any.',
     )
 
 

@@ -6,15 +6,15 @@ from __future__ import annotations
 
 import fnmatch
 import importlib
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
-from ..config import MiddlewareEntry
+from ..config import Config, MiddlewareEntry
 from ..config.errors import ConfigError
 from .base import Handler, Middleware
 from .options import parse_options
 
-__all__ = ["BUILTINS", "build_chain", "middleware_class"]
+__all__ = ["BUILTINS", "build_chain", "config_defaults", "middleware_class"]
 
 # YAML name -> "module:Class" (imported only when used).
 BUILTINS: dict[str, str] = {
@@ -98,12 +98,26 @@ def _patterns(entry: MiddlewareEntry, key: str) -> list[str]:
     )
 
 
-def build_chain(entries: Sequence[MiddlewareEntry], endpoint: Handler) -> Handler:
-    """``endpoint`` wrapped by ``entries`` (the first entry is the outermost)."""
+def config_defaults(config: Config) -> dict[str, dict[str, object]]:
+    """Middleware options whose default is a top-level config key (DESIGN section 4:
+    ``http.proxy_headers.trusted`` is where operators say which proxies they trust)."""
+    return {"proxy_headers": {"trusted": list(config.http.proxy_headers.trusted)}}
+
+
+def build_chain(
+    entries: Sequence[MiddlewareEntry],
+    endpoint: Handler,
+    defaults: Mapping[str, Mapping[str, object]] | None = None,
+) -> Handler:
+    """``endpoint`` wrapped by ``entries`` (the first entry is the outermost);
+    ``defaults``: options per middleware name that an entry does not set itself."""
     handler = endpoint
     for entry in reversed(entries):
         cls = middleware_class(entry.name, entry.where)
-        options = parse_options(cls.Options, entry.options, entry.name, entry.where)
+        given = entry.options
+        if defaults and entry.name in defaults:
+            given = {**defaults[entry.name], **given}
+        options = parse_options(cls.Options, given, entry.name, entry.where)
         wrapped: Handler = cls(handler, options)
         include, exclude = _patterns(entry, "include"), _patterns(entry, "exclude")
         if include or exclude:

@@ -40,7 +40,7 @@ from ..engine.server import HttpServer, Runner
 from ..logs import reopen_logs
 from ..metrics.cells import CellWriter
 from ..metrics.instruments import EngineMetrics
-from ..middleware.pipeline import build_chain
+from ..middleware.pipeline import build_chain, config_defaults
 from ..websocket.backends import backend_for
 from ..websocket.hub import Backend
 from .appload import AppLoadError, load_app
@@ -134,11 +134,13 @@ class _AppAdapter:
 
     def runner(self) -> Runner:
         entries = self.config.middleware
+        defaults = config_defaults(self.config)
         if self.lifespan is None:
-            return NativeRunner(build_chain(entries, self.app.handle))
+            return NativeRunner(build_chain(entries, self.app.handle, defaults))
         if not entries:
             return AsgiRunner(self.app, self.lifespan.state)
-        return NativeRunner(build_chain(entries, AsgiEndpoint(self.app, self.lifespan.state)))
+        endpoint = AsgiEndpoint(self.app, self.lifespan.state)
+        return NativeRunner(build_chain(entries, endpoint, defaults))
 
 
 def tls_context(tls: TlsConfig) -> ssl.SSLContext | None:

@@ -75,7 +75,7 @@ def test_defaults_in_yaml_shape() -> None:
     http = data["http"]
     assert isinstance(http, dict)
     assert (http["max_header_size"], http["max_body_size"]) == ("64KiB", "10MiB")
-    assert http["proxy_headers"] == {"trusted": ["127.0.0.1"]}
+    assert http["proxy_headers"] == {"trusted": ["127.0.0.1", "::1"]}
     assert (data["middleware"], data["database"]) == ([], {})
 
 

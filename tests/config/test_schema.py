@@ -180,7 +180,7 @@ def test_http_defaults() -> None:
     assert (http.max_request_line, http.max_header_size, http.max_headers) == (8192, 64 * KIB, 100)
     assert (http.max_body_size, http.max_connections) == (10 * MIB, 10000)
     assert http.server_header == "covetd"
-    assert http.proxy_headers.trusted == ("127.0.0.1",)
+    assert http.proxy_headers.trusted == ("127.0.0.1", "::1")
 
 
 def test_http_values(load: Loader) -> None:
