@@ -395,7 +395,11 @@ class AsgiEndpoint:
             _awaited(self._app(scope, exchange.receive, exchange.send))
         )
         task.add_done_callback(lambda done: _app_ended(done, exchange, request))
-        return await exchange.response
+        try:
+            return await exchange.response
+        except asyncio.CancelledError:
+            task.cancel()  # the chain gave up (a timeout middleware, a forced stop)
+            raise
 
 
 def _app_ended(task: asyncio.Task[Any], exchange: _EndpointExchange, request: Request) -> None:

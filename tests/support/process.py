@@ -77,7 +77,7 @@ class Covetd:
         server.setdefault("workers", 1)  # one process unless a test asks for more
         if self.sock is not None:
             server["bind"] = [f"fd://{self.sock.fileno()}"]
-        self.config_path.write_text(yaml.safe_dump(settings))
+        self.config_path.write_text(yaml.safe_dump(settings, sort_keys=False))
         self.args = list(args)
         self.env = dict(os.environ, **(env or {}))
         self.env.setdefault("PYTHONUNBUFFERED", "1")
