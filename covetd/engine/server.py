@@ -75,6 +75,7 @@ class HttpServer:
         self.connections: set[HttpProtocol] = set()
         self.requests_served = 0
         self.draining = False
+        self.handover = False
         # Listening sockets (owned elsewhere) and the asyncio server on a duplicate of
         # each while this worker accepts on it.
         self._listeners: dict[socket.socket, asyncio.Server | None] = {}
@@ -136,6 +137,7 @@ class HttpServer:
         once idle for ``HANDOVER_IDLE`` s. Otherwise idle connections close at once.
         """
         self.draining = True
+        self.handover = handover
         self._accepting = False
         self._stop_listening()
         idle_grace = min(self.keepalive_timeout, HANDOVER_IDLE) if handover else 0.0
@@ -172,6 +174,8 @@ class HttpServer:
 
     def connection_made(self, conn: HttpProtocol) -> None:
         self.connections.add(conn)
+        if self.draining:  # accepted just before the listeners closed: drain it too
+            conn.shutdown(min(self.keepalive_timeout, HANDOVER_IDLE) if self.handover else 0.0)
         if len(self.connections) >= self.max_connections and self._accepting:
             self._set_accepting(False)
         if self.observer is not None:

@@ -319,12 +319,15 @@ class Arbiter:
         if self.stopping == "fast" or (self.stopping == "graceful" and graceful):
             return
         self.stopping = "graceful" if graceful else "fast"
-        self.notifier.stopping()
+        if self.reexec_pid is None:
+            self.notifier.stopping()
         error_log.info("%s stop", "graceful" if graceful else "fast")
         grace = self.config.server.graceful_timeout + KILL_GRACE if graceful else KILL_GRACE
         now = time.monotonic()
+        handover = graceful and self.reexec_pid is not None  # the USR2 master serves on
         for worker in self.workers.values():
-            _kill(worker.pid, signal.SIGTERM if graceful else signal.SIGQUIT)
+            if not (handover and send_line(worker.channel, "retire")):
+                _kill(worker.pid, signal.SIGTERM if graceful else signal.SIGQUIT)
             worker.retiring = worker.retiring or "stop"
             worker.kill_at = min(worker.kill_at or now + grace, now + grace)
 

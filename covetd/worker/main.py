@@ -324,6 +324,8 @@ class Worker:
             return
         for words in self._reader.feed(data):
             self._command(words, fds)
+        for fd in fds:
+            os.close(fd)
 
     def _command(self, words: list[str], fds: list[int]) -> None:
         kind, args = words[0], words[1:]
@@ -341,8 +343,6 @@ class Worker:
             released = self.sockets.pop(int(args[0]), None)
             if released is not None and self.server is not None:
                 self.server.remove_socket(released)
-        for fd in fds:
-            os.close(fd)
 
 
 _dump_files: list[Any] = []  # kept open for faulthandler, which writes to a raw fd
