@@ -51,15 +51,28 @@ def fold_dead_worker(directory: str, ident: str, aggregate: dict[Key, float]) ->
     _fold_app_files(directory, ident)
 
 
+def _readable(path: str) -> bool:
+    """A prometheus-client file that has its header: a worker creates the file before
+    sizing it, and reading it in between fails (prometheus/client_python#1199)."""
+    try:
+        return os.path.getsize(path) >= 8
+    except OSError:
+        return False  # removed meanwhile (a dead worker folded)
+
+
 def _fold_app_files(directory: str, pid: str) -> None:
     if not pid.isdigit():
         return
     mark_process_dead(int(pid), directory)
     for kind in _FOLDED_APP_KINDS:
         for dead in glob.glob(os.path.join(directory, f"{kind}_{pid}.db")):
+            if not _readable(dead):  # created but never written: nothing to fold
+                os.remove(dead)
+                continue
             merged = MmapedDict(os.path.join(directory, f"{kind}_aggregate.db"))
             try:
-                for key, value, timestamp in MmapedDict.read_all_values_from_file(dead):
+                # (key, value, timestamp, position) in prometheus-client 0.2x
+                for key, value, timestamp, *_ in MmapedDict.read_all_values_from_file(dead):
                     current, _ = merged.read_value(key)
                     merged.write_value(key, current + value, timestamp)
             finally:
@@ -100,7 +113,10 @@ class EngineCollector:
                     totals[key] += value
         yield from self._families(totals, per_worker)
         yield from self.master_metrics()
-        yield from MultiProcessCollector(None, self.directory).collect()
+        files = [
+            path for path in glob.glob(os.path.join(self.directory, "*.db")) if _readable(path)
+        ]
+        yield from MultiProcessCollector.merge(files, accumulate=True)
 
     def _families(
         self, totals: Mapping[Key, float], per_worker: Mapping[Key, float]

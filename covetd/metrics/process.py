@@ -1,7 +1,9 @@
 """``process_*`` metrics for the master and every worker, read from ``/proc``.
 
 prometheus-client's ProcessCollector describes one process; here one scrape of the
-master describes all of them, with a ``process`` label (``master``, ``worker-<slot>``).
+master describes all of them, with a ``process`` label (``master``, ``worker-<slot>``)
+and a ``pid`` label: while a replacement overlaps the worker it replaces, both hold
+the same slot, and one series per process keeps every label set unique.
 """
 
 from __future__ import annotations
@@ -47,19 +49,22 @@ def _read(pid: int) -> tuple[float, float, float, int] | None:
 
 def process_metrics(processes: Iterable[tuple[str, int]]) -> Iterator[Metric]:
     cpu = CounterMetricFamily(
-        "process_cpu_seconds", "User and system CPU time.", labels=["process"]
+        "process_cpu_seconds", "User and system CPU time.", labels=["process", "pid"]
     )
-    rss = GaugeMetricFamily("process_resident_memory_bytes", "Resident memory.", labels=["process"])
+    rss = GaugeMetricFamily(
+        "process_resident_memory_bytes", "Resident memory.", labels=["process", "pid"]
+    )
     start = GaugeMetricFamily(
-        "process_start_time_seconds", "Start time (Unix epoch).", labels=["process"]
+        "process_start_time_seconds", "Start time (Unix epoch).", labels=["process", "pid"]
     )
-    fds = GaugeMetricFamily("process_open_fds", "Open file descriptors.", labels=["process"])
+    fds = GaugeMetricFamily("process_open_fds", "Open file descriptors.", labels=["process", "pid"])
     for name, pid in processes:
         values = _read(pid)
         if values is None:
             continue
-        cpu.add_metric([name], values[0])
-        rss.add_metric([name], values[1])
-        start.add_metric([name], values[2])
-        fds.add_metric([name], values[3])
+        labels = [name, str(pid)]
+        cpu.add_metric(labels, values[0])
+        rss.add_metric(labels, values[1])
+        start.add_metric(labels, values[2])
+        fds.add_metric(labels, values[3])
     yield from (cpu, rss, start, fds)

@@ -61,6 +61,7 @@ class RequestIdMiddleware(Middleware):
     def __init__(self, app: Handler, options: Options | None = None) -> None:
         super().__init__(app, options)
         self.header_name = self.options.header.lower().encode("ascii")
+        _tag_error_log()
 
     async def __call__(self, request: Request) -> Response:
         request_id = self._incoming(request)
@@ -101,3 +102,21 @@ class RequestIdFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         record.request_id = current_request_id.get() or "-"
         return True
+
+
+class _InRequestId(logging.Filter):
+    """Sets ``record.request_id`` only inside a request (the JSON error log then has
+    the field exactly on the lines a request caused)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        request_id = current_request_id.get()
+        if request_id is not None:
+            record.request_id = request_id
+        return True
+
+
+def _tag_error_log() -> None:
+    """Put the request id on covetd's error log lines (once per process)."""
+    for handler in logging.getLogger("covetd").handlers:
+        if not any(isinstance(f, _InRequestId) for f in handler.filters):
+            handler.addFilter(_InRequestId())
