@@ -159,10 +159,10 @@ def _print_config(config: Config) -> int:
 def _check_config(config: Config, app: str) -> int:
     """Everything a worker would refuse at start: the app, the middleware options, hooks."""
     from covetd.master.hooks import Hooks
-    from covetd.middleware.pipeline import build_chain, config_defaults
+    from covetd.middleware.pipeline import build_chain, config_defaults, configured_entries
 
     load_app(app, config.app_dir)
-    build_chain(config.middleware, _never_called, config_defaults(config))
+    build_chain(configured_entries(config), _never_called, config_defaults(config))
     Hooks.load(config.hooks, config.app_dir)
     sys.stdout.write(f"{PROG}: config OK (app {app})\n")
     return EXIT_OK

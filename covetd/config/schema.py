@@ -328,8 +328,15 @@ class LoggingConfig:
     format: str = setting(
         Choice("json", "text"), "json", "json: one object per line; text: for people."
     )
-    access_log: bool = setting(Boolean(), True, "Log one line per request.")
-    access_log_file: str | None = setting(_PATH, None, "Access log file; null = stdout.")
+    access_log: bool = setting(
+        Boolean(),
+        True,
+        "One line per request (the access_log middleware, outermost; JSON, or the"
+        " combined format with format: text), unless middleware: has its own access_log.",
+    )
+    access_log_file: str | None = setting(
+        _PATH, None, "Access log file (reopened on USR1); null = stdout."
+    )
     error_log_file: str | None = setting(_PATH, None, "Error log file; null = stderr.")
 
 

@@ -14,7 +14,13 @@ from ..config.errors import ConfigError
 from .base import Handler, Middleware
 from .options import parse_options
 
-__all__ = ["BUILTINS", "build_chain", "config_defaults", "middleware_class"]
+__all__ = [
+    "BUILTINS",
+    "build_chain",
+    "config_defaults",
+    "configured_entries",
+    "middleware_class",
+]
 
 # YAML name -> "module:Class" (imported only when used).
 BUILTINS: dict[str, str] = {
@@ -96,6 +102,20 @@ def _patterns(entry: MiddlewareEntry, key: str) -> list[str]:
         origin=entry.where or None,
         key=f"middleware.{entry.name}.{key}",
     )
+
+
+def configured_entries(config: Config) -> list[MiddlewareEntry]:
+    """The ``middleware:`` list, plus the access log ``logging.access_log`` asks for
+    (outermost, so it sees what the client gets) unless the list has its own."""
+    entries = list(config.middleware)
+    logs = config.logging
+    if logs.access_log and not any(entry.name == "access_log" for entry in entries):
+        options = {
+            "format": "json" if logs.format == "json" else "combined",
+            "output": logs.access_log_file or "stdout",
+        }
+        entries.insert(0, MiddlewareEntry("access_log", options, "logging.access_log"))
+    return entries
 
 
 def config_defaults(config: Config) -> dict[str, dict[str, object]]:

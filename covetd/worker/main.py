@@ -40,7 +40,7 @@ from ..engine.server import HttpServer, Runner
 from ..logs import reopen_logs
 from ..metrics.cells import CellWriter
 from ..metrics.instruments import EngineMetrics
-from ..middleware.pipeline import build_chain, config_defaults
+from ..middleware.pipeline import build_chain, config_defaults, configured_entries
 from ..websocket.backends import backend_for
 from ..websocket.hub import Backend
 from .appload import AppLoadError, load_app
@@ -133,7 +133,7 @@ class _AppAdapter:
                 error_log.exception("stopping the broadcast backend failed")
 
     def runner(self) -> Runner:
-        entries = self.config.middleware
+        entries = configured_entries(self.config)
         defaults = config_defaults(self.config)
         if self.lifespan is None:
             return NativeRunner(build_chain(entries, self.app.handle, defaults))

@@ -108,6 +108,41 @@ def test_json_lines_on_stdout_carry_every_field(covetd: Start) -> None:
     assert entry["pid"] != server.proc.pid and parent_pid(entry["pid"]) == server.proc.pid
 
 
+@pytest.mark.parametrize("app", [COVET, STARLETTE])
+def test_logging_access_log_turns_it_on_without_a_middleware_entry(
+    covetd: Start, tmp_path: Path, app: str
+) -> None:
+    # DESIGN section 4: logging.access_log (default true) needs no middleware entry.
+    target = tmp_path / "access.log"
+    logging = {"access_log": True, "access_log_file": str(target), "format": "json"}
+    server = covetd(app, {"logging": logging})
+    assert httpx.get(server.url + "/hello").status_code == 200
+    [line] = wait_lines(target, 1)
+    entry = json.loads(line)
+    assert (entry["path"], entry["status"]) == ("/hello", 200)
+
+
+def test_logging_access_log_text_format_is_combined(covetd: Start, tmp_path: Path) -> None:
+    target = tmp_path / "access.log"
+    logging = {"access_log": True, "access_log_file": str(target), "format": "text"}
+    server = covetd(COVET, {"logging": logging})
+    assert httpx.get(server.url + "/hello").status_code == 200
+    [line] = wait_lines(target, 1)
+    assert re.fullmatch(
+        r'127\.0\.0\.1 - - \[.+\] "GET /hello HTTP/1\.1" 200 5 "-" "python-httpx/.+"', line
+    )
+
+
+def test_a_middleware_entry_wins_over_logging_access_log(covetd: Start, tmp_path: Path) -> None:
+    mine, default = tmp_path / "mine.log", tmp_path / "default.log"
+    logging = {"access_log": True, "access_log_file": str(default)}
+    server = start(covetd, COVET, {"output": str(mine), "format": "common"}, logging=logging)
+    assert httpx.get(server.url + "/hello").status_code == 200
+    [line] = wait_lines(mine, 1)
+    assert '"GET /hello HTTP/1.1" 200 5' in line
+    assert not default.exists()
+
+
 def test_one_line_per_request_whatever_the_response(covetd: Start, tmp_path: Path) -> None:
     log = tmp_path / "access.log"
     server = start(covetd, COVET, {"output": str(log)}, {"mw_access_app:Explode": {}})

@@ -71,6 +71,9 @@ class Covetd:
         settings: dict[str, Any] = {"app": app, "app_dir": str(app_dir)}
         settings.update(config or {})
         settings.setdefault("logging", {}).setdefault("format", "text")
+        # Off unless a test asks: with it on, every app runs behind the access_log
+        # middleware, and the ASGI tests would no longer reach the plain ASGI runner.
+        settings["logging"].setdefault("access_log", False)
         # Off unless a test asks: the default metrics port would collide between tests.
         settings.setdefault("metrics", {}).setdefault("enabled", False)
         server = settings.setdefault("server", {})
