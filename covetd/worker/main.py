@@ -38,6 +38,7 @@ from ..engine.events import EngineObserver
 from ..engine.native import NativeRunner
 from ..engine.server import HttpServer, Runner
 from ..logs import reopen_logs
+from ..metrics.app_path import MetricsPath
 from ..metrics.cells import CellWriter
 from ..metrics.instruments import EngineMetrics
 from ..middleware.pipeline import build_chain, config_defaults, configured_entries
@@ -135,12 +136,19 @@ class _AppAdapter:
     def runner(self) -> Runner:
         entries = configured_entries(self.config)
         defaults = config_defaults(self.config)
+        metrics = self.config.metrics
+        relay_metrics = metrics.enabled and metrics.path is not None
         if self.lifespan is None:
-            return NativeRunner(build_chain(entries, self.app.handle, defaults))
-        if not entries:
+            chain = build_chain(entries, self.app.handle, defaults)
+        elif not entries and not relay_metrics:
             return AsgiRunner(self.app, self.lifespan.state)
-        endpoint = AsgiEndpoint(self.app, self.lifespan.state)
-        return NativeRunner(build_chain(entries, endpoint, defaults))
+        else:
+            endpoint = AsgiEndpoint(self.app, self.lifespan.state)
+            chain = build_chain(entries, endpoint, defaults)
+        if relay_metrics:
+            assert metrics.path is not None
+            chain = MetricsPath(chain, metrics.path, metrics.bind)
+        return NativeRunner(chain)
 
 
 def tls_context(tls: TlsConfig) -> ssl.SSLContext | None:
