@@ -55,6 +55,100 @@ class _ReceiveChannel:
         return self._disconnected
 
 
+class _AsgiWebSocketChannel:
+    """A ``WebSocketChannel`` over an ASGI server's ``websocket.*`` events."""
+
+    def __init__(self, scope: dict[str, Any], receive: Receive, send: Send) -> None:
+        self._receive = receive
+        self._send = send
+        self.offered_subprotocols: list[str] = list(scope.get("subprotocols", ()))
+        self.close_code: int | None = None
+        self.close_reason = ""
+        self._outbox: list[str | bytes] = []
+
+    async def start(self) -> None:
+        message = await self._receive()
+        if message["type"] != "websocket.connect":
+            raise RuntimeError(f"expected websocket.connect, got {message['type']!r}")
+
+    async def accept(self, subprotocol: str | None, headers: list[tuple[bytes, bytes]]) -> None:
+        await self._send(
+            {"type": "websocket.accept", "subprotocol": subprotocol, "headers": headers}
+        )
+
+    async def receive(self) -> str | bytes:
+        from .websockets import WebSocketDisconnect
+
+        if self.close_code is not None:
+            raise WebSocketDisconnect(self.close_code, self.close_reason)
+        message = await self._receive()
+        if message["type"] == "websocket.disconnect":
+            self.close_code = message.get("code", 1005)
+            self.close_reason = message.get("reason") or ""
+            raise WebSocketDisconnect(self.close_code, self.close_reason)
+        text = message.get("text")
+        return text if text is not None else bytes(message.get("bytes") or b"")
+
+    async def send(self, data: str | bytes) -> None:
+        from .websockets import WebSocketDisconnect
+
+        if self.close_code is not None:
+            raise WebSocketDisconnect(self.close_code, self.close_reason)
+        key = "text" if isinstance(data, str) else "bytes"
+        try:
+            await self._send({"type": "websocket.send", key: data})
+        except OSError:  # ASGI 2.4: the server's error for a closed connection
+            self.close_code = self.close_code or 1006
+            raise WebSocketDisconnect(self.close_code) from None
+
+    async def close(self, code: int, reason: str) -> None:
+        if self.close_code is None:
+            self.close_code = code
+            await self._send({"type": "websocket.close", "code": code, "reason": reason})
+
+    def send_nowait(self, data: str | bytes) -> bool:
+        """Broadcasts under another server: sent from a task of their own."""
+        import asyncio
+
+        task = asyncio.get_running_loop().create_task(self.send(data))
+        task.add_done_callback(_ignore_disconnect)
+        return True
+
+    def close_nowait(self, code: int, reason: str) -> None:
+        import asyncio
+
+        asyncio.get_running_loop().create_task(self.close(code, reason))
+
+
+def _ignore_disconnect(task: Any) -> None:
+    if not task.cancelled():
+        task.exception()  # retrieved: a member that left is not an error
+
+
+async def _serve_websocket(app: Covet, scope: dict[str, Any], receive: Receive, send: Send) -> None:
+    """Run the app's WebSocket route under another ASGI server: an HTTP refusal goes out
+    as a denial response where the server supports it, else as close 1008 (uvicorn
+    turns a close before accept into a 403)."""
+    channel = _AsgiWebSocketChannel(scope, receive, send)
+    await channel.start()
+    request = request_from_scope({**scope, "method": "GET"}, receive)
+    request.websocket_channel = channel
+    response = await app.handle(request)
+    if response.status_code == 101:
+        return  # the session ran and ended
+    if "websocket.http.response" in scope.get("extensions", {}):
+        await send(
+            {
+                "type": "websocket.http.response.start",
+                "status": response.status_code,
+                "headers": response.raw_headers,
+            }
+        )
+        await send({"type": "websocket.http.response.body", "body": response.body})
+    else:
+        await send({"type": "websocket.close", "code": 1008})
+
+
 def request_from_scope(scope: dict[str, Any], receive: Receive) -> Request:
     client = scope.get("client")
     server = scope.get("server")
@@ -127,6 +221,6 @@ async def serve_asgi(app: Covet, scope: dict[str, Any], receive: Receive, send: 
     elif kind == "lifespan":
         await _lifespan(app, receive, send)
     elif kind == "websocket":
-        await send({"type": "websocket.close", "code": 1000})
+        await _serve_websocket(app, scope, receive, send)
     else:
         raise RuntimeError(f"unsupported ASGI scope type {kind!r}")

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
 import signal
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
+import websockets
 from support.events import events_env, read_events
 from support.process import TEST_APPS
 from support.rawhttp import RawConnection
@@ -85,3 +88,38 @@ def test_startup_failure_stops_uvicorn_with_the_apps_message() -> None:
         server.stop()
     assert code != 0
     assert "cannot reach the database at db.internal:5432" in log
+
+
+@pytest.fixture(scope="module")
+def chat() -> Iterator[Uvicorn]:
+    with Uvicorn("examples.chat:app", args=["--ws", "websockets"]) as server:
+        yield server
+
+
+def test_a_covet_websocket_route_under_uvicorn(chat: Uvicorn) -> None:
+    async def talk() -> tuple[str, bytes, str]:
+        url = f"ws://127.0.0.1:{chat.port}"
+        async with websockets.connect(url + "/echo") as ws:
+            await ws.send("hello")
+            text = await ws.recv()
+            await ws.send(b"\x00\x01")
+            data = await ws.recv()
+        async with websockets.connect(url + "/ws/lobby?name=ada") as member:
+            joined = await member.recv()  # its own join, broadcast through the room
+        assert isinstance(text, str) and isinstance(data, bytes) and isinstance(joined, str)
+        return text, data, joined
+
+    text, data, joined = asyncio.run(asyncio.wait_for(talk(), 20))
+    assert (text, data) == ("hello", b"\x00\x01")
+    assert json.loads(joined) == {"event": "joined", "name": "ada"}
+
+
+def test_an_unknown_websocket_path_is_refused_under_uvicorn(chat: Uvicorn) -> None:
+    async def refused() -> int:
+        try:
+            async with websockets.connect(f"ws://127.0.0.1:{chat.port}/nowhere"):
+                return 0
+        except websockets.InvalidStatus as exc:
+            return exc.response.status_code
+
+    assert asyncio.run(asyncio.wait_for(refused(), 20)) in (403, 404)
