@@ -57,6 +57,7 @@ EXIT_BOOT_FAILURE = 3
 # Signals that belong to the master; a worker in the same process group ignores them.
 _MASTER_SIGNALS = (signal.SIGHUP, signal.SIGTTIN, signal.SIGTTOU, signal.SIGWINCH)
 DUMP_SIGNAL = signal.SIGUSR2
+RECYCLE_ASK_EVERY = 5.0  # seconds between asks to be recycled (max_requests)
 
 
 class _AppAdapter:
@@ -195,7 +196,7 @@ class Worker:
         self._stop: asyncio.Future[float] | None = None
         self._handover = False
         self._reader = LineReader()
-        self._recycle_asked = False
+        self._recycle_asked_at = -RECYCLE_ASK_EVERY
         jitter = config.server.max_requests_jitter
         self._max_requests = config.server.max_requests + (
             random.randint(0, jitter) if jitter else 0
@@ -312,8 +313,15 @@ class Worker:
             return
         served = self.server.requests_served if self.server is not None else 0
         send_line(self.control, "beat", served)
-        if self._max_requests and served >= self._max_requests and not self._recycle_asked:
-            self._recycle_asked = True
+        now = loop.time()
+        if (
+            self._max_requests
+            and served >= self._max_requests
+            and now - self._recycle_asked_at >= RECYCLE_ASK_EVERY
+        ):
+            # Asked again while still serving: the master may have refused (a reload
+            # pending) or the replacement may have failed to boot.
+            self._recycle_asked_at = now
             send_line(self.control, "recycle", "max_requests")
         loop.call_later(interval, self._beat, loop, interval)
 
