@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.covetd-installed
 
-.PHONY: run test lint typecheck pytest bench autobahn docs clean
+.PHONY: run test lint typecheck pytest bench autobahn docs clean verify-deploy verify-deploy-static
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
@@ -38,6 +38,18 @@ bench: $(STAMP)
 
 autobahn: $(STAMP)
 	$(BIN)/python loadtests/autobahn.py
+
+# Deployment artefacts (docs/deployment.md#verification). static: lint and validate,
+# about 10 s, no root; verify-deploy: also run them for real (nginx, Prometheus, systemd
+# in systemd-nspawn, the container image; the last two need root).
+verify-deploy-static: $(STAMP)
+	deploy/verify/static.sh
+
+verify-deploy: $(STAMP)
+	deploy/verify/static.sh
+	deploy/verify/live.sh
+	deploy/verify/systemd.sh
+	deploy/verify/image.sh
 
 docs: $(STAMP)
 	$(BIN)/python -m covetd.config.docs > docs/configuration.md
