@@ -92,7 +92,10 @@ class ServerConfig:
         flag=Flag("-b/--bind", "ADDR", repeat=True),
     )
     workers: int = setting(
-        Workers(), 2, 'Worker processes; "auto" is one per CPU.', flag=Flag("-w/--workers", "N")
+        Workers(),
+        2,
+        'Worker processes; "auto": one per CPU this process may use (affinity, cgroup quota).',
+        flag=Flag("-w/--workers", "N"),
     )
     backlog: int = setting(Integer(1), 2048, "listen() backlog of each socket.")
     reuse_port: bool = setting(

@@ -86,6 +86,23 @@ class Integer(ValueType[int]):
         return value
 
 
+def available_cpus() -> int:
+    """CPUs this process may use: its affinity mask, capped by a cgroup v2 CPU quota
+    (a container limited to 2 CPUs on a 64-core host gets 2 workers, not 64)."""
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        cpus = os.cpu_count() or 1
+    try:
+        with open("/sys/fs/cgroup/cpu.max", encoding="ascii") as limit:
+            quota, period = limit.read().split()[:2]
+        if quota != "max":
+            cpus = min(cpus, max(1, -(-int(quota) // int(period))))
+    except (OSError, ValueError):
+        pass
+    return max(1, cpus)
+
+
 class Workers(ValueType[int]):
     """A worker count, or ``"auto"`` for one per CPU."""
 
@@ -94,7 +111,7 @@ class Workers(ValueType[int]):
 
     def parse(self, value: object) -> int:
         if isinstance(value, str) and value.strip().lower() == self.AUTO:
-            return os.cpu_count() or 1
+            return available_cpus()
         if not is_int(value) or value < 1:
             self.fail(value)
         return value

@@ -25,6 +25,10 @@ class EngineObserver:
     def connection_closed(self, conn: HttpProtocol) -> None:
         """A connection is gone, whoever closed it."""
 
+    def request_refused(self, conn: HttpProtocol, method: str | None, status: int) -> None:
+        """The engine answered an error for a request it could not take (a malformed
+        head, a limit, a timeout): no handler ran. ``method`` when the head said it."""
+
     def request_finished(self, cycle: RequestCycle) -> None:
         """A response was written completely, or its connection was lost first
         (``cycle.started_at`` is when its head was parsed, on the loop's clock)."""

@@ -303,6 +303,10 @@ class HttpProtocol(asyncio.Protocol):
             if parsing in self.pipeline:
                 self.pipeline.remove(parsing)
         answer = error_response(error.status, self.server.preamble.value)
+        observer = self.server.observer
+        if observer is not None:
+            method = parsing.request.method if parsing is not None else error.method
+            observer.request_refused(self, method, error.status)
         if self.cycle is None:
             self.write(answer)
             self.close(linger=True)

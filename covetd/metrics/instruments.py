@@ -18,6 +18,7 @@ from .cells import CellWriter
 
 if TYPE_CHECKING:
     from ..engine.cycle import RequestCycle
+    from ..engine.protocol import HttpProtocol
     from ..engine.server import HttpServer
 
 __all__ = ["METRICS", "UNMATCHED", "EngineMetrics", "MetricSpec"]
@@ -132,12 +133,21 @@ class EngineMetrics(EngineObserver):
         total, base = cells_of
         cells = self.cells
         cells[total] += 1
+        if cycle.status == 101:
+            return  # a WebSocket session: its length is not a request's latency
         duration = cycle.conn.loop.time() - cycle.started_at
         cells[base] += duration
         cells[base + 3 + bisect_left(self.buckets, duration)] += 1
         cells[base + 2] += cycle.bytes_sent
         if request.has_body:
             cells[base + 1] += request.content_length or 0
+
+    def request_refused(self, conn: HttpProtocol, method: str | None, status: int) -> None:
+        key = (None, method or "OTHER", status)
+        cells_of = self._cells.get(key)
+        if cells_of is None:
+            cells_of = self._allocate(key)
+        self.cells[cells_of[0]] += 1  # counted, not timed: no handler ran
 
     def _allocate(self, key: tuple[str | None, str, int]) -> tuple[int, int]:
         route, method, status = key

@@ -9,6 +9,7 @@ the same slot, and one series per process keeps every label set unique.
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Iterable, Iterator
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
@@ -20,14 +21,9 @@ _PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
 
 
 def _boot_time() -> float:
-    try:
-        with open("/proc/stat", encoding="ascii") as stat:
-            for line in stat:
-                if line.startswith("btime"):
-                    return float(line.split()[1])
-    except OSError:
-        pass
-    return 0.0
+    """When the machine booted (epoch s): start times in /proc are relative to it.
+    From the clocks rather than /proc/stat, which systemd's ProcSubset=pid hides."""
+    return time.time() - time.clock_gettime(time.CLOCK_BOOTTIME)
 
 
 _BOOT = _boot_time()

@@ -7,6 +7,7 @@ from collections.abc import Callable
 import pytest
 
 from covetd.config import BindAddress, Config, ConfigError, load_config
+from covetd.config.types import available_cpus
 
 Loader = Callable[..., Config]  # the ``load`` fixture of conftest.py
 
@@ -17,8 +18,7 @@ def override_error(overrides: dict[str, object]) -> str:
     return str(info.value)
 
 
-def test_each_command_line_setting(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("os.cpu_count", lambda: 6)
+def test_each_command_line_setting() -> None:
     config = load_config(
         None,
         {
@@ -35,7 +35,7 @@ def test_each_command_line_setting(monkeypatch: pytest.MonkeyPatch) -> None:
         BindAddress("unix", path="/run/c.sock"),
     )
     assert (config.server.workers, config.logging.level) == (4, "debug")
-    assert load_config(None, {"server.workers": "auto"}).server.workers == 6
+    assert load_config(None, {"server.workers": "auto"}).server.workers == available_cpus()
 
 
 def test_overrides_win_over_the_file(load: Loader) -> None:

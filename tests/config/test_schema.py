@@ -18,6 +18,7 @@ from covetd.config import (
     load_config,
 )
 from covetd.config.fields import iter_settings
+from covetd.config.types import available_cpus
 
 Loader = Callable[..., Config]  # the ``load`` fixture of conftest.py
 ErrorOf = Callable[..., str]  # the ``error_of`` fixture
@@ -69,8 +70,7 @@ def test_server_defaults() -> None:
     assert server.unix_socket_mode == 0o660
 
 
-def test_server_values(load: Loader, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("os.cpu_count", lambda: 16)
+def test_server_values(load: Loader) -> None:
     text = """\
         server:
           bind: ["0.0.0.0:80", "[::]:80", "unix:/run/covetd.sock", "fd://3"]
@@ -96,7 +96,7 @@ def test_server_values(load: Loader, monkeypatch: pytest.MonkeyPatch) -> None:
         "unix:/run/covetd.sock",
         "fd://3",
     ]
-    assert (server.workers, server.backlog, server.reuse_port) == (16, 128, False)
+    assert (server.workers, server.backlog, server.reuse_port) == (available_cpus(), 128, False)
     assert (server.user, server.group, server.pidfile) == ("www-data", "33", "/run/covetd.pid")
     assert (server.graceful_timeout, server.worker_timeout) == (60.0, 45.0)
     assert (server.max_requests, server.max_requests_jitter) == (10000, 500)

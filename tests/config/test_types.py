@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import math
+import subprocess
+import sys
 from pathlib import Path
 from types import MappingProxyType
 
@@ -29,6 +31,7 @@ from covetd.config.types import (
     Url,
     ValueType,
     Workers,
+    available_cpus,
     freeze,
     thaw,
 )
@@ -160,13 +163,23 @@ def test_boolean_takes_only_booleans() -> None:
         assert rejects(Boolean(), value) == f"expected true or false, got {show(value)}"
 
 
-def test_workers(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("os.cpu_count", lambda: 12)
-    assert Workers().parse("auto") == 12
-    assert Workers().parse(" AUTO ") == 12
+def test_workers() -> None:
+    assert Workers().parse("auto") == available_cpus() >= 1
+    assert Workers().parse(" AUTO ") == available_cpus()
     assert Workers().parse(4) == 4
-    monkeypatch.setattr("os.cpu_count", lambda: None)
-    assert Workers().parse("auto") == 1
+
+
+def test_auto_workers_follow_the_cpu_affinity() -> None:
+    # A process allowed on one CPU (taskset, a cpuset, a container) gets one worker.
+    code = "from covetd.config.types import available_cpus; print(available_cpus())"
+    pinned = subprocess.run(
+        ["taskset", "-c", "0", sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=True,
+    )
+    assert pinned.stdout.strip() == "1"
 
 
 @pytest.mark.parametrize(

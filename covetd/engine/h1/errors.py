@@ -11,6 +11,7 @@ class ProtocolError(Exception):
     """The peer broke HTTP/1.1; answer ``status`` and close the connection."""
 
     status: int = 400
+    method: str | None = None  # when the head got that far (for metrics)
 
     def __init__(self, detail: str, status: int | None = None) -> None:
         super().__init__(detail)

@@ -291,7 +291,11 @@ class RequestParser:
                 headers = [h for h in headers if h[0] != b"host"] + [(b"host", authority)]
         head = self._head_class(method, raw_path, query, version, headers, keep_alive)
         if framing is not None:
-            self._apply_framing(head, framing)
+            try:
+                self._apply_framing(head, framing)
+            except ProtocolError as exc:
+                exc.method = method
+                raise
         return head
 
     def _apply_framing(self, head: RequestHead, framing: dict[bytes, bytes]) -> None:
