@@ -37,11 +37,12 @@ need promtool "apt-get install prometheus"
 [ -x "$PY" ] || fail "$PY missing: run make test (or set COVETD_VENV)"
 # kubernetes-validate and yamllint: deploycheck's (its venv), else from PATH.
 TOOLS_VENV="${COVETD_TOOLS_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/covetd-tools}/deploycheck/venv/bin"
-if [ -x "$DEPLOYCHECK/lint" ]; then
+if command -v kubernetes-validate >/dev/null 2>&1; then  # CI installs it in .venv
+  k8s_validate() { kubernetes-validate --strict "$@"; }
+elif [ -x "$DEPLOYCHECK/lint" ] && [ -x "$TOOLS_VENV/kubernetes-validate" ]; then
   k8s_validate() { "$DEPLOYCHECK/lint" k8s "$@"; }
 else
-  need kubernetes-validate "pip install kubernetes-validate (or ../shared/tools/deploycheck/setup)"
-  k8s_validate() { kubernetes-validate --strict "$@"; }
+  fail "kubernetes-validate not found: pip install kubernetes-validate (or ../shared/tools/deploycheck/setup)"
 fi
 YAMLLINT="$(command -v yamllint || echo "$TOOLS_VENV/yamllint")"
 [ -x "$YAMLLINT" ] || fail "yamllint not found: pip install yamllint (or deploycheck setup)"
