@@ -559,6 +559,15 @@ class Arbiter:
                 f"while booting; generation {self.generation} keeps serving"
             )
             self.notifier.ready(self._status())
+        elif self.booted:
+            # Once serving, a respawn that fails to boot (a database down at that
+            # moment, a resource limit) must not take the whole server down: the other
+            # workers keep serving and the slot is retried with backoff.
+            self._error(
+                f"worker (slot {worker.slot}) {why} while booting; retrying with backoff"
+                " (see the log above)"
+            )
+            self._schedule_respawn(worker)
         else:
             self._error(f"worker {why} while booting; stopping (see the log above)")
             self.exit_code = EXIT_BOOT_FAILURE

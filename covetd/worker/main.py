@@ -235,8 +235,10 @@ class Worker:
         )
         if isinstance(self.server.observer, EngineMetrics):
             self.server.observer.watch(loop, self.server)
+        self._observe_pools(loop)
         await self.server.start(list(self.sockets.values()))
         self._connect_control(loop)
+        self.report_health(initial=True)
         timeout = await self._stop
         await self.server.shutdown(timeout, handover=self._handover)
         await self.adapter.close_broadcast()
@@ -266,6 +268,31 @@ class Worker:
         await self.adapter.open_databases()
         await self.adapter.startup()
         await self.adapter.open_broadcast()
+
+    def _observe_pools(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Pool events feed the metrics and the master's /readyz (``health`` lines)."""
+        databases = self.adapter.databases
+        if databases is None:
+            return
+        from ..metrics.db import PoolEvents, PoolMetrics  # only with a database: asyncpg
+
+        metrics = None
+        observer = self.server.observer if self.server is not None else None
+        if isinstance(observer, EngineMetrics):
+            metrics = PoolMetrics(observer.writer, self.config.metrics.buckets)
+            metrics.watch(loop, databases)
+        databases.observer = PoolEvents(metrics, self.report_health)
+
+    def report_health(self, initial: bool = False) -> None:
+        """Tell the master whether this worker's pools are connected (a worker whose
+        database is down is alive but not ready: /readyz says so)."""
+        databases = self.adapter.databases
+        if databases is None or self.control is None:
+            return
+        up = databases.up
+        if initial and up:
+            return  # the master assumes a new worker healthy
+        send_line(self.control, "health", "up" if up else "down")
 
     def _metrics(self) -> EngineObserver | None:
         """The metrics observer, when metrics are on and the master made their directory."""
