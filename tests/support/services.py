@@ -18,12 +18,13 @@ import socket
 import subprocess
 import tempfile
 import time
-from pathlib import Path
+from typing import Any
 
 import pytest
 
 __all__ = ["postgres_dsn", "redis_url"]
 
+_clusters: list[Any] = []
 _started: list[subprocess.Popen[bytes]] = []
 
 
@@ -99,57 +100,17 @@ def postgres_dsn() -> str:
         return dsn
     if _listening("127.0.0.1", 5432):
         return "postgresql://postgres@127.0.0.1:5432/test"
-    bindir = _postgres_bindir()
-    if bindir is None:
-        _unavailable(
-            "PostgreSQL",
-            "set COVETD_TEST_DATABASE_URL, run one on "
-            "127.0.0.1:5432, or install postgresql (initdb, pg_ctl)",
-        )
-    assert bindir is not None
-    port = _free_port()
-    datadir = Path(tempfile.mkdtemp(prefix="covetd-pg-")) / "data"
-    subprocess.run(
-        [str(bindir / "initdb"), "-D", str(datadir), "-U", "postgres", "-A", "trust"],
-        check=True,
-        capture_output=True,
-    )
-    proc = subprocess.Popen(
-        [
-            str(bindir / "postgres"),
-            "-D",
-            str(datadir),
-            "-p",
-            str(port),
-            "-h",
-            "127.0.0.1",
-            "-k",
-            str(datadir),
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    _started.append(proc)
-    _wait_listening(port, proc, "PostgreSQL")
-    subprocess.run(
-        [str(bindir / "createdb"), "-h", "127.0.0.1", "-p", str(port), "-U", "postgres", "test"],
-        check=True,
-        capture_output=True,
-    )
-    return f"postgresql://postgres@127.0.0.1:{port}/test"
+    from .pgcluster import PgCluster  # initdb + postgres in a temp dir (as "postgres" if root)
 
-
-def _postgres_bindir() -> Path | None:
-    if shutil.which("initdb"):
-        return Path(str(shutil.which("initdb"))).parent
-    for candidate in sorted(Path("/usr/lib/postgresql").glob("*/bin"), reverse=True):
-        if (candidate / "initdb").exists():
-            return candidate
-    return None
+    cluster = PgCluster().start()
+    _clusters.append(cluster)
+    return cluster.dsn
 
 
 @atexit.register
 def _stop_started() -> None:
+    for cluster in _clusters:
+        cluster.close()
     for proc in _started:
         if proc.poll() is None:
             proc.send_signal(signal.SIGTERM)
