@@ -7,7 +7,7 @@ import contextlib
 from collections.abc import AsyncIterator
 from typing import Any
 
-from covetd import Covet, Request, StreamingResponse
+from covetd import Covet, Request, StreamingResponse, WebSocket
 
 Message = dict[str, Any]
 
@@ -158,6 +158,35 @@ def test_lifespan_startup_failure_reports_the_apps_message() -> None:
     assert "no database" in sent[0]["message"]
 
 
-def test_websocket_scope_is_closed() -> None:
-    sent = run_asgi(Covet(), {"type": "websocket", "path": "/ws"}, [{"type": "websocket.connect"}])
-    assert sent == [{"type": "websocket.close", "code": 1000}]
+def test_a_websocket_to_no_route_is_refused() -> None:
+    # Without the denial extension the refusal is a close before accept (the server
+    # turns it into a 403); with it, the app's own 404 goes out as HTTP.
+    scope = {"type": "websocket", "path": "/ws", "headers": []}
+    sent = run_asgi(Covet(), scope, [{"type": "websocket.connect"}])
+    assert sent == [{"type": "websocket.close", "code": 1008}]
+    denial = {**scope, "extensions": {"websocket.http.response": {}}}
+    sent = run_asgi(Covet(), denial, [{"type": "websocket.connect"}])
+    assert [m["type"] for m in sent] == [
+        "websocket.http.response.start",
+        "websocket.http.response.body",
+    ]
+    assert sent[0]["status"] == 404
+
+
+def test_a_covet_websocket_route_over_asgi_events() -> None:
+    app = Covet()
+
+    @app.websocket("/ws")
+    async def echo(ws: WebSocket) -> None:
+        await ws.accept()
+        async for message in ws:
+            await ws.send_text(f"echo {message}")
+
+    events = [
+        {"type": "websocket.connect"},
+        {"type": "websocket.receive", "text": "hi"},
+        {"type": "websocket.disconnect", "code": 1000},
+    ]
+    sent = run_asgi(app, {"type": "websocket", "path": "/ws", "headers": []}, events)
+    assert sent[0]["type"] == "websocket.accept"
+    assert sent[1] == {"type": "websocket.send", "text": "echo hi"}
