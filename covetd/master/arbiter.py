@@ -304,6 +304,8 @@ class Arbiter:
         if pid == 0:
             for listener in self.pool.listeners:
                 os.set_inheritable(listener.fd, True)
+            if self.metrics is not None:  # the new master answers on the same port
+                environ.update(self.metrics.inherit_env())
             if "WATCHDOG_PID" in environ:  # the watchdog follows the new main process
                 environ["WATCHDOG_PID"] = str(os.getpid())
             try:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,6 +23,24 @@ if TYPE_CHECKING:
 __all__ = ["MasterMetrics"]
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+
+
+INHERIT_METRICS_ENV = "COVETD_METRICS_LISTENER"  # "fd,address", for a USR2 master
+
+
+def _inherited(address: str) -> socket.socket | None:
+    """The endpoint's socket of the master that re-executed us (USR2), if it is for
+    the same address (both masters then answer on it until the old one exits)."""
+    spec = os.environ.pop(INHERIT_METRICS_ENV, None)
+    if not spec:
+        return None
+    fd_text, _, inherited_address = spec.partition(",")
+    sock = socket.socket(fileno=int(fd_text))
+    if inherited_address != address:
+        sock.close()  # the new config moved it: bind the new address
+        return None
+    sock.setblocking(False)
+    return sock
 
 
 class MasterMetrics:
@@ -45,7 +64,8 @@ class MasterMetrics:
         self.collector = EngineCollector(
             self.directory, self.aggregate, self._slot_of, config.buckets, self._master_metrics
         )
-        sock = bind_one(config.bind, backlog=64)
+        self.address = str(config.bind)
+        sock = _inherited(self.address) or bind_one(config.bind, backlog=64)
         self.exporter = Exporter(
             sock,
             {"/metrics": self.render, "/healthz": self.healthz, "/readyz": self.readyz},
@@ -118,6 +138,12 @@ class MasterMetrics:
             (f"worker-{w.slot}", w.pid) for w in self.arbiter.workers.values()
         ]
         yield from process_metrics(processes)
+
+    def inherit_env(self) -> dict[str, str]:
+        """For a USR2 re-exec: the environment that hands our socket over."""
+        sock = self.exporter.sock
+        os.set_inheritable(sock.fileno(), True)
+        return {INHERIT_METRICS_ENV: f"{sock.fileno()},{self.address}"}
 
     def forget_in_child(self) -> None:
         """In a forked worker: close the endpoint's sockets (they are the master's)."""

@@ -26,6 +26,7 @@ from support.master import (
     reap,
     served_pids,
 )
+from support.metrics_server import free_port, http_get
 from support.process import wait_for
 from support.proctree import alive, children
 
@@ -133,3 +134,43 @@ def test_the_old_master_does_not_tell_systemd_it_stops_after_the_upgrade(
     from_old = [m.fields for m in server.notify.messages() if m.sender == old]
     assert not any("STOPPING" in fields for fields in from_old), from_old
     assert_group_gone(old)
+
+
+def test_usr2_with_metrics_on_hands_the_metrics_port_over(
+    master: Callable[..., Master], tmp_path: Path
+) -> None:
+    """The metrics endpoint is the master's: the new master takes the old one's socket
+    (binding it again would fail while the old master lives), and it answers there
+    once the old master is gone."""
+    pidfile = tmp_path / "covetd.pid"
+    metrics_port = free_port()
+    config = {
+        "server": {"workers": WORKERS, "pidfile": str(pidfile)},
+        "metrics": {"enabled": True, "bind": f"127.0.0.1:{metrics_port}"},
+    }
+    server = master(config)
+    old = server.pid
+    assert http_get(metrics_port, "/healthz").status == 200
+    with adopting_orphans(), new_master_killed_on_failure(pidfile, old):
+        new = upgrade(server, pidfile)
+        server.signal(signal.SIGTERM)
+        assert server.server.wait(20) == 0, server.log_tail()
+        reply = wait_for(
+            lambda: (r := http_get(metrics_port, "/metrics")).status == 200 and r,
+            10,
+            what="the new master's /metrics",
+        )
+        workers = scraped_pids(reply.body.decode())
+        assert workers and workers <= set(children(new)), (workers, children(new))
+        os.kill(new, signal.SIGTERM)
+        assert reap(new) == 0, server.log_tail()
+    assert_group_gone(old)
+
+
+def scraped_pids(body: str) -> set[int]:
+    """The worker pids of the scrape's process_* series."""
+    found = set()
+    for line in body.splitlines():
+        if line.startswith("process_start_time_seconds{") and 'process="worker-' in line:
+            found.add(int(line.split('pid="', 1)[1].split('"', 1)[0]))
+    return found
