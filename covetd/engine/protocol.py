@@ -400,18 +400,25 @@ class HttpProtocol(asyncio.Protocol):
         if self.transport is not None:
             self.transport.abort()
 
-    def shutdown(self, idle_grace: float = 0.0) -> None:
+    def shutdown(self, idle_grace: float = 0.0, fresh_grace: float = 0.0) -> None:
         """Graceful stop: close after the response in progress; an idle connection
         at once, or after ``idle_grace`` s if no request comes before; a WebSocket
-        gets close 1001."""
+        gets close 1001.
+
+        A fresh connection (accepted, no request yet) waits ``fresh_grace`` s for its
+        first request instead: its client has sent it or is sending it, and unlike a
+        request on a reused keep-alive connection, a first request that meets a closed
+        connection is not retried by clients. Either way the answer says ``close``.
+        """
         self.closing = True
         if self.websocket is not None:
             self.websocket.going_away()
             return
-        if self.idle:
-            if idle_grace > 0 and not self.parser.in_head:
-                self._set_deadline(IDLE_TIMEOUT, idle_grace)
-            elif not self.parser.in_head:
+        if self.idle and not self.parser.in_head:
+            grace = fresh_grace if self.timeout_kind == HEAD_TIMEOUT else idle_grace
+            if grace > 0:
+                self._set_deadline(IDLE_TIMEOUT, grace)
+            else:
                 self.close()
 
 

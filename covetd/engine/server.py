@@ -134,15 +134,17 @@ class HttpServer:
         ``handover``: another worker takes over (reload, recycle): an idle keep-alive
         connection is not closed under a client that may be sending its next request
         right now; it gets one more answer (with ``connection: close``) or is closed
-        once idle for ``HANDOVER_IDLE`` s. Otherwise idle connections close at once.
+        once idle for ``HANDOVER_IDLE`` s. Otherwise idle connections close at once,
+        except fresh ones (no request yet), which get that long for their first one.
         """
         self.draining = True
         self.handover = handover
         self._accepting = False
         self._stop_listening()
         idle_grace = min(self.keepalive_timeout, HANDOVER_IDLE) if handover else 0.0
+        fresh_grace = min(self.header_timeout, HANDOVER_IDLE)
         for conn in list(self.connections):
-            conn.shutdown(idle_grace)
+            conn.shutdown(idle_grace, fresh_grace)
         if self.connections:
             try:
                 await asyncio.wait_for(self._all_closed.wait(), timeout)
@@ -175,7 +177,7 @@ class HttpServer:
     def connection_made(self, conn: HttpProtocol) -> None:
         self.connections.add(conn)
         if self.draining:  # accepted just before the listeners closed: drain it too
-            conn.shutdown(min(self.keepalive_timeout, HANDOVER_IDLE) if self.handover else 0.0)
+            conn.shutdown(0.0, min(self.header_timeout, HANDOVER_IDLE))
         if len(self.connections) >= self.max_connections and self._accepting:
             self._set_accepting(False)
         if self.observer is not None:

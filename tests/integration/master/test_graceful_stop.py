@@ -169,3 +169,23 @@ def test_int_while_workers_are_starting_stops_at_once(covetd, tmp_path) -> None:
     assert code == 0, server.log()
     assert stopped < 2.0, f"fast stop took {stopped:.1f}s:\n{server.log()}"
     assert_gone(workers)
+
+
+def test_term_gives_a_fresh_connection_its_first_answer(covetd, tmp_path) -> None:
+    # A connection accepted but still silent when TERM arrives has a first request on
+    # its way; clients do not retry a first request that meets a closed connection
+    # (they do retry on a reused keep-alive one), so it is answered, with close.
+    server = covetd("master_failures:app", {"server": {"workers": 1, "graceful_timeout": 8}})
+    fresh = RawConnection(server.host, server.port, timeout=5.0)
+    [idle] = _idle(server, 1)  # accepted after `fresh`: both are the worker's now
+    try:
+        server.signal(signal.SIGTERM)
+        assert idle.is_closed(timeout=5.0)  # the worker is draining
+        fresh.send(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n")
+        answer = fresh.read_response()
+        assert answer.status == 200
+        assert answer.header("connection") == "close"
+        assert _wait_exit(server, 8) == 0
+    finally:
+        fresh.close()
+        idle.close()
