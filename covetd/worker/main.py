@@ -424,6 +424,10 @@ def run_worker(
     app: Any | None = None,
 ) -> int:
     """Run one worker in this process until it is told to stop; returns the exit code."""
+    # Only the master speaks to systemd (NotifyAccess=all would let an app's library
+    # in a worker send state changes in the service's name).
+    for name in ("NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID"):
+        os.environ.pop(name, None)
     # The master's "your loop is blocked" signal: dump every thread's stack (C-level,
     # so it works while Python is stuck), then the master kills us.
     faulthandler.register(DUMP_SIGNAL, file=_dump_file(config), all_threads=True, chain=False)
