@@ -75,7 +75,6 @@ class HttpServer:
         self.connections: set[HttpProtocol] = set()
         self.requests_served = 0
         self.draining = False
-        self.handover = False
         # Listening sockets (owned elsewhere) and the asyncio server on a duplicate of
         # each while this worker accepts on it.
         self._listeners: dict[socket.socket, asyncio.Server | None] = {}
@@ -128,20 +127,21 @@ class HttpServer:
                 server.close()
                 self._listeners[sock] = None
 
-    async def shutdown(self, timeout: float, handover: bool = False) -> None:
+    async def shutdown(self, timeout: float) -> None:
         """Stop accepting, let in-flight requests finish for ``timeout`` s, then force.
 
-        ``handover``: another worker takes over (reload, recycle): an idle keep-alive
-        connection is not closed under a client that may be sending its next request
-        right now; it gets one more answer (with ``connection: close``) or is closed
-        once idle for ``HANDOVER_IDLE`` s. Otherwise idle connections close at once,
-        except fresh ones (no request yet), which get that long for their first one.
+        An idle connection is not closed under a client that may be sending its next
+        request right now (a reused keep-alive connection that meets a close gets a
+        reset, which a client that does not retry reports as a failure): it gets one
+        more answer (with ``connection: close``) or is closed once silent for
+        ``HANDOVER_IDLE`` s; a fresh connection waits as long for its first request.
+        The same whether another worker takes over (reload, recycle) or the server
+        stops: with socket activation the listening socket outlives us too.
         """
         self.draining = True
-        self.handover = handover
         self._accepting = False
         self._stop_listening()
-        idle_grace = min(self.keepalive_timeout, HANDOVER_IDLE) if handover else 0.0
+        idle_grace = min(self.keepalive_timeout, HANDOVER_IDLE)
         fresh_grace = min(self.header_timeout, HANDOVER_IDLE)
         for conn in list(self.connections):
             conn.shutdown(idle_grace, fresh_grace)

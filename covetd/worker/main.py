@@ -194,7 +194,6 @@ class Worker:
         self.control = control
         self.server: HttpServer | None = None
         self._stop: asyncio.Future[float] | None = None
-        self._handover = False
         self._reader = LineReader()
         self._recycle_asked_at = -RECYCLE_ASK_EVERY
         jitter = config.server.max_requests_jitter
@@ -240,7 +239,7 @@ class Worker:
         self._connect_control(loop)
         self.report_health(initial=True)
         timeout = await self._stop
-        await self.server.shutdown(timeout, handover=self._handover)
+        await self.server.shutdown(timeout)
         await self.adapter.close_broadcast()
         try:
             await self.adapter.shutdown()
@@ -301,13 +300,11 @@ class Worker:
             return None
         return EngineMetrics(CellWriter(directory, str(os.getpid())), self.config.metrics.buckets)
 
-    def stop(self, timeout: float, handover: bool = False) -> None:
-        """Begin stopping; ``timeout`` bounds how long in-flight requests may take;
-        ``handover``: a replacement serves our clients (see HttpServer.shutdown)."""
+    def stop(self, timeout: float) -> None:
+        """Begin stopping; ``timeout`` bounds how long in-flight requests may take."""
         if self._stop is None:
             return
         if not self._stop.done():
-            self._handover = handover
             self._stop.set_result(timeout)
         elif timeout < self._stop.result() and self.server is not None:
             self.server.hurry()  # a fast stop during a graceful one
@@ -381,7 +378,7 @@ class Worker:
             if self.control is not None:
                 send_line(self.control, "adopted", args[0])
         elif kind == "retire":
-            self.stop(self.config.server.graceful_timeout, handover=True)
+            self.stop(self.config.server.graceful_timeout)
         elif kind == "release" and args:
             released = self.sockets.pop(int(args[0]), None)
             if released is not None and self.server is not None:
