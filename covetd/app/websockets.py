@@ -94,6 +94,7 @@ class WebSocket:
         self._channel = channel
         self.state = WebSocketState.CONNECTING
         self.rooms: set[str] = set()
+        self._refused = False  # close() before accept(): the answer is HTTP 403
 
     # -- the upgrade request ------------------------------------------------------------
 
@@ -148,7 +149,7 @@ class WebSocket:
         self, subprotocol: str | None = None, headers: dict[str, str] | None = None
     ) -> None:
         """Complete the handshake (``subprotocol`` must be one the client offered)."""
-        if self.state is not WebSocketState.CONNECTING:
+        if self.state is not WebSocketState.CONNECTING or self._refused:
             raise RuntimeError("the WebSocket was already accepted or closed")
         if subprotocol is not None and subprotocol not in self._channel.offered_subprotocols:
             raise ValueError(f"subprotocol {subprotocol!r} was not offered by the client")
@@ -200,8 +201,16 @@ class WebSocket:
             raise
 
     async def close(self, code: int = 1000, reason: str = "") -> None:
-        """Start the close handshake (before ``accept``: refuse with HTTP 403)."""
+        """Start the close handshake.
+
+        Before ``accept`` there is no WebSocket to close: the handshake is refused, and
+        once the handler returns the client gets HTTP 403 (``state`` stays
+        ``CONNECTING`` until then, which is what tells the dispatcher to answer HTTP).
+        """
         if self.state is WebSocketState.CLOSED:
+            return
+        if self.state is WebSocketState.CONNECTING:
+            self._refused = True
             return
         self.state = WebSocketState.CLOSED
         await self._channel.close(code, reason)
@@ -231,6 +240,8 @@ class WebSocket:
                 return
 
     def _require_connected(self) -> None:
+        if self._refused:
+            raise RuntimeError("the WebSocket was refused (close() before accept())")
         if self.state is WebSocketState.CONNECTING:
             raise RuntimeError("accept() the WebSocket first")
         if self.state is WebSocketState.CLOSED:

@@ -16,7 +16,9 @@ Invariants:
 - keepalive: a ping after ``ping_interval`` of silence; no pong within
   ``ping_timeout`` closes with 1011;
 - every end of the session ends ``receive`` with ``WebSocketDisconnect``; a close we
-  start waits at most ``close_timeout`` for the peer's close frame.
+  start (``close``, ``close_nowait``, the 1001 of a graceful stop) waits at most
+  ``close_timeout`` for the peer's close frame, then hangs up;
+- an upgrade request ends its connection whatever the app answers (101 or a refusal).
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ import asyncio
 import logging
 import time
 from collections import deque
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from ..app.websockets import WebSocketDisconnect
@@ -77,6 +80,10 @@ class WebSocketSession:
         self._rate_tokens = config.message_rate
         self._rate_at = time.monotonic()
         self.server = conn.server  # counts messages for the metrics
+        # Whatever the app answers ends the connection: after an upgrade request the
+        # client's next bytes are frames or nothing, and a refusal (404, 403...) that
+        # kept the connection alive would leave the client's next request unread.
+        cycle.keep_alive = False
 
     # -- the handshake -------------------------------------------------------------------
 
@@ -106,6 +113,8 @@ class WebSocketSession:
         if self._early:
             early, self._early = bytes(self._early), bytearray()
             self.data_received(early)
+        if self.server.draining:  # accepted during a graceful stop: it gets its 1001 too
+            self.going_away()
 
     # -- reading -------------------------------------------------------------------------
 
@@ -231,9 +240,15 @@ class WebSocketSession:
             return
         self.close_code, self.close_reason = code, reason
         self.conn.write(protocol.send_close(code, reason))  # now CLOSING: the peer answers
+        # No more pings after our close frame; hang up if the peer's does not come.
+        self._set_timer(self.config.close_timeout, self._close_timed_out)
+
+    def _close_timed_out(self) -> None:
+        self._timer = None
+        self._finish(self.close_code or ABNORMAL_CLOSURE, self.close_reason)
 
     def going_away(self) -> None:
-        """The server stops: close 1001; the drain window is the server's to bound."""
+        """The server stops: close 1001 (the peer has ``close_timeout`` to answer)."""
         if self.accepted:
             self.close_nowait(GOING_AWAY, "server shutting down")
 
@@ -276,13 +291,19 @@ class WebSocketSession:
 
     # -- keepalive -----------------------------------------------------------------------
 
+    def _set_timer(self, delay: float, callback: Callable[[], None]) -> None:
+        """The session's one timer: keepalive while open, then the close deadline."""
+        if self._timer is not None:
+            self._timer.cancel()
+        self._timer = self.conn.loop.call_later(delay, callback)
+
     def _arm_keepalive(self) -> None:
         interval = self.config.ping_interval
         if interval > 0:
-            self._timer = self.conn.loop.call_later(min(interval, 1.0), self._keepalive)
+            self._set_timer(min(interval, 1.0), self._keepalive)
 
     def _keepalive(self) -> None:
-        if self.closed or self.protocol is None:
+        if self.closed or self.protocol is None or self.protocol.state is not ws.State.OPEN:
             return
         now = time.monotonic()
         if self._ping_sent_at and now - self._ping_sent_at > self.config.ping_timeout:
