@@ -10,11 +10,13 @@ the list so it sees what the client gets.
 
 Lines go through the ``covetd.access`` logger with a handler of their own (stdout,
 stderr, or a file opened in append mode), so ``covetd.logs.reopen_logs`` (USR1) reopens
-the file after logrotate moved it. The values of secret headers (``Authorization``,
-``Cookie``, ``Set-Cookie``, ``Proxy-Authorization``, plus ``mask_headers``) are logged
-as ``-`` unless named in ``unmask_headers``. In text formats, control characters, ``"``
-and ``\\`` coming from the request are escaped (``\\xhh``, ``\\"``), as Apache does, so a
-request cannot forge a log line.
+the file after logrotate moved it. While that handler is the logger's only one, with no
+filter or formatter of the app's, a line goes straight to the handler's stream (the
+same bytes, minus the cost of a LogRecord and the logging machinery). The values of
+secret headers (``Authorization``, ``Cookie``, ``Set-Cookie``, ``Proxy-Authorization``,
+plus ``mask_headers``) are logged as ``-`` unless named in ``unmask_headers``. In text
+formats, control characters, ``"`` and ``\\`` coming from the request are escaped
+(``\\xhh``, ``\\"``), as Apache does, so a request cannot forge a log line.
 """
 
 from __future__ import annotations
@@ -144,9 +146,32 @@ class _SecondCache:
 
 _json_string: Callable[[str], str] = json.encoder.encode_basestring
 
+# os.getpid() is a system call (glibc no longer caches it); the pid changes only in a
+# forked child, which updates this.
+_pid = os.getpid()
+
+
+def _update_pid() -> None:
+    global _pid
+    _pid = os.getpid()
+
+
+os.register_at_fork(after_in_child=_update_pid)
+
 
 def _json_text(value: str | None) -> str:
     return "null" if value is None else _json_string(value)
+
+
+def _milliseconds(seconds: float) -> str:
+    """``repr(round(seconds * 1000, 3))``, twice as fast: ``round(x, 3)`` is the float
+    that ``"%.3f" % x`` writes, and the shortest repr of a float with at most 15
+    significant digits is those digits (here without trailing zeros)."""
+    text = ("%.3f" % (seconds * 1000)).rstrip("0")
+    return text + "0" if text[-1] == "." else text
+
+
+_THREE_DIGITS: Final = [f"{number:03d}" for number in range(1000)]  # milliseconds
 
 
 def _utc_second(second: int) -> str:
@@ -164,20 +189,28 @@ class _JsonLine:
 
     def __call__(self, exchange: _Exchange, status: int) -> str:
         request = exchange.request
-        headers = request.raw_headers
+        user_agent = referer = "null"
+        for name, value in request.raw_headers:  # the first of each, as _header finds
+            if name == b"user-agent":
+                if user_agent == "null":
+                    user_agent = _json_string(value.decode("latin-1"))
+            elif name == b"referer" and referer == "null":
+                referer = _json_string(value.decode("latin-1"))
         clock = exchange.clock
         second = int(clock)
+        utc = self.utc
         client = request.client
+        request_id = exchange.request_id
         return (
-            f'{{"ts": "{self.utc(second)}.{int((clock - second) * 1000):03d}Z", '
-            f'"pid": {os.getpid()}, "request_id": {_json_text(exchange.request_id)}, '
+            f'{{"ts": "{utc.text if second == utc.second else utc(second)}.'
+            f'{_THREE_DIGITS[int((clock - second) * 1000)]}Z", '
+            f'"pid": {_pid}, "request_id": {_json_text(request_id)}, '
             f'"client": {_json_text(client.host if client is not None else None)}, '
             f'"method": {_json_string(request.method)}, "path": {_json_string(request.path)}, '
             f'"query": {_json_string(request.query_string.decode("latin-1"))}, '
             f'"version": {_json_string(request.http_version)}, "status": {status}, '
-            f'"bytes": {exchange.sent}, "duration_ms": {round(exchange.duration * 1000, 3)!r}, '
-            f'"user_agent": {_json_text(_header(headers, b"user-agent"))}, '
-            f'"referer": {_json_text(_header(headers, b"referer"))}}}'
+            f'"bytes": {exchange.sent}, "duration_ms": {_milliseconds(exchange.duration)}, '
+            f'"user_agent": {user_agent}, "referer": {referer}}}'
         )
 
 
@@ -274,7 +307,7 @@ ATOMS: Final[dict[str, Atom]] = {
     "M": lambda e, s: str(int(e.duration * 1000)),
     "D": lambda e, s: str(int(e.duration * 1_000_000)),
     "L": lambda e, s: _decimal_seconds(int(e.duration * 1_000_000)),
-    "p": lambda e, s: f"<{os.getpid()}>",
+    "p": lambda e, s: f"<{_pid}>",
 }
 _PERCENT = re.compile(r"%(%|\(([^)]*)\)s)?")
 _HEADER_ATOM = re.compile(r"\{([!#$%&'*+\-.^_`|~0-9A-Za-z]+)\}([io])")
@@ -320,7 +353,7 @@ def _atom(name: str, secret: frozenset[str]) -> Atom:
 
 # --- output ----------------------------------------------------------------------------
 
-_handlers: dict[str, logging.Handler] = {}
+_handlers: dict[str, logging.StreamHandler[Any]] = {}
 _LOGGING_STARTED: float = getattr(logging, "_startTime", time.time())  # for relativeCreated
 
 
@@ -351,6 +384,12 @@ class AccessRecord(logging.LogRecord):
         self.threadName = thread_name
 
 
+def _record(line: str) -> AccessRecord:
+    """Logger.info's record, without the caller lookup (a frame walk)."""
+    thread = threading.current_thread()
+    return AccessRecord(line, _pid, thread.ident, thread.name)
+
+
 class _LineFormatter(logging.Formatter):
     """The record's message alone (an access line is complete; it may hold ``%``, which
     ``getMessage`` leaves alone when a record has no arguments)."""
@@ -359,7 +398,10 @@ class _LineFormatter(logging.Formatter):
         return record.getMessage()
 
 
-def access_handler(output: str) -> logging.Handler:
+_LINE_FORMATTER: Final = _LineFormatter()
+
+
+def access_handler(output: str) -> logging.StreamHandler[Any]:
     """The ``covetd.access`` handler writing to ``output`` (one per target and process,
     so two chains logging to the same place do not write each line twice).
 
@@ -371,7 +413,7 @@ def access_handler(output: str) -> logging.Handler:
             handler = logging.StreamHandler(getattr(sys, output))
         else:
             handler = logging.FileHandler(key, encoding="utf-8", delay=True)
-        handler.setFormatter(_LineFormatter())
+        handler.setFormatter(_LINE_FORMATTER)
         _handlers[key] = handler
     logger = logging.getLogger(LOGGER_NAME)
     if handler not in logger.handlers:
@@ -416,7 +458,7 @@ class AccessLogMiddleware(Middleware):
             if self.json
             else compile_format(PRESETS.get(opts.format, opts.format), frozenset(secret))
         )
-        access_handler(opts.output)
+        self.handler = access_handler(opts.output)
         self.logger = logging.getLogger(LOGGER_NAME)
         self.current_request_id = _request_id_source() if self.json else None
 
@@ -467,13 +509,30 @@ class AccessLogMiddleware(Middleware):
 
     def write(self, exchange: _Exchange, status: int) -> None:
         logger = self.logger
+        handler = self.handler
+        if (
+            logger.handlers == [handler]
+            and not (logger.filters or handler.filters or logger.propagate)
+            and handler.formatter is _LINE_FORMATTER
+            and handler.level <= logging.INFO
+            and logger.isEnabledFor(logging.INFO)
+        ):
+            stream = handler.stream
+            if stream is not None:
+                # What logger.handle would end in, when nobody added a handler, a
+                # filter or a formatter of their own: the line written and flushed,
+                # without a LogRecord and the lock. (That lock guards against threads;
+                # this runs on the event loop, as reopen_logs does, via
+                # add_signal_handler, so the stream cannot change in between.)
+                line = self.line(exchange, status)
+                try:
+                    stream.write(line + handler.terminator)
+                    stream.flush()
+                except Exception:
+                    handler.handleError(_record(line))
+                return
         if logger.isEnabledFor(logging.INFO):
-            # Logger.info without the caller lookup (a frame walk) and the costly record.
-            thread = threading.current_thread()
-            record = AccessRecord(
-                self.line(exchange, status), os.getpid(), thread.ident, thread.name
-            )
-            logger.handle(record)
+            logger.handle(_record(self.line(exchange, status)))
 
 
 class _LoggedStream:

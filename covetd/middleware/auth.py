@@ -24,13 +24,14 @@ Anonymous: 401 with a ``Bearer`` challenge; missing scope: 403
 from __future__ import annotations
 
 import asyncio
+import fnmatch
 import functools
 import importlib.util
 import inspect
 import json
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from fnmatch import fnmatchcase
 from pathlib import Path
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -365,7 +366,12 @@ class AuthMiddleware(Middleware):
         super().__init__(app, options)
         opts: AuthMiddleware.Options = self.options
         self.keys = Keys(opts.secret, opts.public_pem(), opts.jwks())
-        self.protect = [(pattern, frozenset(scopes)) for pattern, scopes in opts.protect.items()]
+        # fnmatchcase(path, pattern) is translate(pattern)'s match; compiled once here
+        # (fnmatchcase looks it up in a cache on every call).
+        self.protect = [
+            (re.compile(fnmatch.translate(pattern)).match, frozenset(scopes))
+            for pattern, scopes in opts.protect.items()
+        ]
         self.decode_options: DecodeOptions = {
             "require": list(opts.required_claims),
             "enforce_minimum_key_length": True,
@@ -387,7 +393,11 @@ class AuthMiddleware(Middleware):
         return await self.app(request)
 
     def authenticate(self, request: Request) -> User:
-        authorization = request.headers.get("authorization")
+        authorization = None
+        for name, value in request.raw_headers:  # the first one, as headers.get
+            if name == b"authorization":
+                authorization = value.decode("latin-1")
+                break
         if authorization is not None and self.keys.configured:
             scheme, _, token = authorization.strip().partition(" ")
             if scheme.lower() == "bearer":
@@ -399,8 +409,8 @@ class AuthMiddleware(Middleware):
     def needed_scopes(self, path: str) -> frozenset[str] | None:
         """The scopes every ``protect`` pattern matching ``path`` needs; None: public."""
         needed: frozenset[str] | None = None
-        for pattern, scopes in self.protect:
-            if fnmatchcase(path, pattern):
+        for matches, scopes in self.protect:
+            if matches(path):
                 needed = scopes if needed is None else needed | scopes
         return needed
 

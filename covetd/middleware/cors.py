@@ -42,6 +42,7 @@ _TOKEN = r"[!#$%&'*+.^_`|~0-9A-Za-z-]+"
 _TOKEN_RE = re.compile(_TOKEN)
 # Origins no configuration means to trust: a reserved name (RFC 2606) and sandboxes.
 _UNOWNED_ORIGINS = ("https://covetd-probe.invalid", "http://covetd-probe.invalid", "null")
+_VARY_ORIGIN = (b"vary", b"Origin")
 _ORIGIN = r"[A-Za-z][A-Za-z0-9+.-]*://(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9._~%-]+)(?::\d{1,5})?"
 
 
@@ -148,13 +149,22 @@ class CORSMiddleware(Middleware):
         self.max_age = str(int(opts.max_age))
 
     async def __call__(self, request: Request) -> Response:
-        headers = request.headers
-        origin = headers.get("origin")
-        if origin is None:
+        origin = None
+        for name, value in request.raw_headers:  # the first Origin, as headers.get
+            if name == b"origin":
+                origin = value.decode("latin-1")
+                break
+        if origin is None:  # not a CORS request: nothing to add but Vary
             response = await self.app(request)
-            add_vary(response.headers, "Origin")
+            raw = response.raw_headers
+            for name, _ in raw:
+                if name == b"vary":
+                    add_vary(response.headers, "Origin")
+                    break
+            else:  # what add_vary writes when there is no Vary yet
+                raw.append(_VARY_ORIGIN)
             return response
-        if request.method == "OPTIONS" and "access-control-request-method" in headers:
+        if request.method == "OPTIONS" and "access-control-request-method" in request.headers:
             return self.preflight(request, origin)
         response = await self.app(request)
         self.allow(response.headers, origin)

@@ -50,7 +50,8 @@ CONTEXT_ATTRIBUTE = "_csrf"  # on request.state
 
 
 class CSRFContext:
-    """What ``csrf_token`` needs; the middleware leaves it on ``request.state``."""
+    """What ``csrf_token`` needs, made by its first call in a request (the middleware
+    leaves itself on ``request.state``: most requests never ask for a token)."""
 
     __slots__ = ("issued", "middleware", "request", "secret")
 
@@ -73,7 +74,11 @@ class CSRFContext:
 def csrf_token(request: Request) -> str:
     """A CSRF token for ``request``'s client: put it in a form's ``csrf_token`` field or
     send it in the ``X-CSRF-Token`` header. Needs the ``csrf`` middleware."""
-    context = getattr(request.state, CONTEXT_ATTRIBUTE, None)
+    state = request.state
+    context = getattr(state, CONTEXT_ATTRIBUTE, None)
+    if isinstance(context, CSRFMiddleware):  # the first token of this request
+        context = CSRFContext(context, request)
+        setattr(state, CONTEXT_ATTRIBUTE, context)
     if not isinstance(context, CSRFContext):
         raise RuntimeError("CSRFMiddleware is not installed: add '- csrf: {...}' to middleware")
     return context.token()
@@ -198,16 +203,18 @@ class CSRFMiddleware(Middleware):
         )
 
     async def __call__(self, request: Request) -> Response:
-        context = CSRFContext(self, request)
-        setattr(request.state, CONTEXT_ATTRIBUTE, context)
+        state = request.state
+        setattr(state, CONTEXT_ATTRIBUTE, self)  # csrf_token() turns it into a CSRFContext
         if request.method not in SAFE_METHODS and not matches_any(request.path, self.exempt):
             problem = await self.problem(request)
             if problem is not None:
                 return PlainTextResponse(f"CSRF check failed: {problem}\n", 403)
         response = await self.app(request)
-        if context.issued and not self.synchronizer:
-            assert context.secret is not None
-            self.cookie.write(response, b64encode(context.secret))
+        if not self.synchronizer:  # a secret made in this request goes out in its cookie
+            context = getattr(state, CONTEXT_ATTRIBUTE, None)
+            if isinstance(context, CSRFContext) and context.middleware is self and context.issued:
+                assert context.secret is not None
+                self.cookie.write(response, b64encode(context.secret))
         return response
 
     # -- the secret ------------------------------------------------------------------

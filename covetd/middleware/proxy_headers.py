@@ -125,12 +125,23 @@ class ProxyHeadersMiddleware(Middleware):
     def __init__(self, app: Handler, options: Options | None = None) -> None:
         super().__init__(app, options)
         self.trusted = TrustedPeers(self.options.trusted)
+        # The headers this middleware reads with its options: a request with none of
+        # them (nearly all, at an edge or behind a proxy that was told nothing) has no
+        # hop to apply, which one pass over the raw names tells without parsing.
+        watched = {b"forwarded"} if self.options.forwarded else set()
+        if self.options.x_forwarded:
+            watched |= {b"x-forwarded-for", b"x-forwarded-proto", b"x-forwarded-host"}
+        self.watched = frozenset(watched)
 
     async def __call__(self, request: Request) -> Response:
         if self._peer_trusted(request.client):
-            hop = self._client_hop(request)
-            if hop is not None:
-                apply_hop(request, hop)
+            watched = self.watched
+            for name, _ in request.raw_headers:
+                if name in watched:
+                    hop = self._client_hop(request)
+                    if hop is not None:
+                        apply_hop(request, hop)
+                    break
         return await self.app(request)
 
     def _peer_trusted(self, peer: Address | None) -> bool:

@@ -16,11 +16,12 @@ Put ``auth`` before this middleware to key by user (``key: user``), and
 
 from __future__ import annotations
 
+import fnmatch
+import functools
 import math
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from fnmatch import fnmatchcase
 from typing import Any
 
 from ..app.requests import Request
@@ -206,43 +207,52 @@ class RateLimitMiddleware(Middleware):
             (pattern, _limit(pattern, route.rate, route.burst))
             for pattern, route in opts.routes.items()
         ]
+        # fnmatchcase(path, pattern) is translate(pattern)'s match, compiled once here.
+        self.route_matches = [
+            (re.compile(fnmatch.translate(pattern)).match, limit) for pattern, limit in self.routes
+        ]
         self.key_of = self._key_function(opts)
+        self.send_headers = opts.headers
+        self.local: LocalStore | None = None
         if opts.backend == "redis":
             assert opts.url is not None
             self.store: LocalStore | RedisStore = RedisStore(
                 RedisLink(opts.url, opts.timeout), opts.prefix
             )
         else:
-            self.store = LocalStore(opts.slots, opts.directory)
+            self.store = self.local = LocalStore(opts.slots, opts.directory)
 
     async def __call__(self, request: Request) -> Response:
         limit = self.limit_for(request.path)
         if limit is None:
             return await self.app(request)
-        try:
-            decision = await self.store.take(limit, self.key_of(request))
-        except RedisUnavailable:
-            if self.options.fail_open:
-                return await self.app(request)
-            return PlainTextResponse("Rate limiter unavailable\n", 503, {"Retry-After": "1"})
+        if self.local is not None:  # a few microseconds, never waits: no coroutine
+            decision = self.local.take_now(limit, self.key_of(request))
+        else:
+            try:
+                decision = await self.store.take(limit, self.key_of(request))
+            except RedisUnavailable:
+                if self.options.fail_open:
+                    return await self.app(request)
+                return PlainTextResponse("Rate limiter unavailable\n", 503, {"Retry-After": "1"})
         if not decision.allowed:
             return self.too_many(limit, decision)
         response = await self.app(request)
-        if self.options.headers:
-            response.raw_headers.extend(_headers(limit, decision))
+        if self.send_headers:
+            response.raw_headers += _headers(limit, decision)
         return response
 
     def limit_for(self, path: str) -> Limit | None:
         """The first route pattern matching ``path``, else the default limit."""
-        for pattern, limit in self.routes:
-            if fnmatchcase(path, pattern):
+        for matches, limit in self.route_matches:
+            if matches(path):
                 return limit
         return self.default
 
     def too_many(self, limit: Limit, decision: Decision) -> Response:
         retry_after = {"Retry-After": str(max(1, math.ceil(decision.retry_after)))}
         response = PlainTextResponse("Too Many Requests\n", 429, retry_after)
-        if self.options.headers:
+        if self.send_headers:
             response.raw_headers.extend(_headers(limit, decision))
         return response
 
@@ -262,12 +272,23 @@ def _limit(name: str, rate: Rate, burst: int | None) -> Limit:
 
 def _headers(limit: Limit, decision: Decision) -> list[tuple[bytes, bytes]]:
     """The ``RateLimit-*`` headers, encoded here (fixed names, digits: nothing to check)."""
+    limit_header, policy_header = _fixed_headers(limit)
     return [
-        (b"ratelimit-limit", b"%d" % decision.limit),
+        limit_header,
         (b"ratelimit-remaining", b"%d" % decision.remaining),
         (b"ratelimit-reset", b"%d" % math.ceil(decision.reset_after)),
-        (b"ratelimit-policy", b"%d;w=%d" % (limit.burst, limit.window)),
+        policy_header,
     ]
+
+
+@functools.lru_cache(maxsize=64)
+def _fixed_headers(limit: Limit) -> tuple[tuple[bytes, bytes], tuple[bytes, bytes]]:
+    """``RateLimit-Limit`` (a decision's ``limit`` is its limit's burst) and
+    ``RateLimit-Policy``: the same on every answer under ``limit``."""
+    return (
+        (b"ratelimit-limit", b"%d" % limit.burst),
+        (b"ratelimit-policy", b"%d;w=%d" % (limit.burst, limit.window)),
+    )
 
 
 def _client_key(request: Request) -> str:

@@ -12,10 +12,13 @@ file. Invariants:
 
 - the file is a header and ``groups`` groups of ``WAYS`` slots; a key (hashed with a
   per-table random salt, so nobody can aim keys at one group) lives in one group;
-- a check holds an exclusive ``fcntl.lockf`` byte-range lock on its group for the few
-  microseconds of the update, so updates of one key are serialised across processes
-  (and across threads, since the event loop never yields inside); the kernel drops
-  the lock if a worker dies holding it;
+- a check holds the lock of its group for the few microseconds of the update, so
+  updates of one key are serialised across processes (and across threads, since the
+  event loop never yields inside). The locks are robust process-shared mutexes kept
+  in the file (``robust_mutex``: no system call unless another worker holds the lock;
+  each guards every ``LOCKS``-th group), or, where the C library has none, an
+  exclusive ``fcntl.lockf`` byte-range lock on the group. Either way the kernel hands
+  the lock on if a worker dies holding it;
 - the clock is ``CLOCK_MONOTONIC``, one clock for every process of the host;
 - memory is bounded: the file never grows. Way 0 of each group is the group's
   *overflow* bucket; ways 1.. belong to one key each. A key without a way takes a
@@ -46,9 +49,9 @@ import stat
 import struct
 import tempfile
 import time
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
+from . import robust_mutex
 from .redis_link import RedisLink
 
 __all__ = ["Decision", "Limit", "LocalStore", "RedisStore"]
@@ -56,12 +59,11 @@ __all__ = ["Decision", "Limit", "LocalStore", "RedisStore"]
 error_log = logging.getLogger("covetd.error")
 
 
-@dataclass(frozen=True, slots=True)
-class Limit:
+class Limit(NamedTuple):
     """One token bucket per key: ``rate`` tokens per second, at most ``burst``.
 
     ``name`` tells limits apart (the route pattern); a changed rate or burst is a new
-    limit with fresh buckets.
+    limit with fresh buckets. (Named tuples: made and hashed per check, in C.)
     """
 
     rate: float
@@ -78,8 +80,7 @@ class Limit:
         return max(1, math.ceil(self.burst / self.rate))
 
 
-@dataclass(frozen=True, slots=True)
-class Decision:
+class Decision(NamedTuple):
     """The outcome of one check, with what the ``RateLimit-*`` headers report."""
 
     allowed: bool
@@ -92,35 +93,55 @@ class Decision:
 def take_token(limit: Limit, tokens: float) -> tuple[Decision, float]:
     """Take one token from a bucket holding ``tokens`` (already refilled to now);
     returns the decision and the bucket's new level."""
-    allowed = tokens >= 1.0
-    left = tokens - 1.0 if allowed else tokens
-    return decide(limit, allowed, left), left
+    if tokens >= 1.0:
+        return decide(limit, True, tokens - 1.0), tokens - 1.0
+    return decide(limit, False, tokens), tokens
 
 
 def decide(limit: Limit, allowed: bool, left: float) -> Decision:
     """The decision for a bucket left holding ``left`` tokens."""
+    rate, burst = limit.rate, limit.burst
     return Decision(
-        allowed=allowed,
-        limit=limit.burst,
-        remaining=max(0, math.floor(left)),
-        reset_after=max(0.0, limit.burst - left) / limit.rate,
-        retry_after=0.0 if allowed else (1.0 - left) / limit.rate,
+        allowed,  # allowed
+        burst,  # limit
+        math.floor(left) if left > 0.0 else 0,  # remaining
+        (burst - left) / rate if left < burst else 0.0,  # reset_after
+        0.0 if allowed else (1.0 - left) / rate,  # retry_after
     )
 
 
 # --- local: a shared-memory table ------------------------------------------------------
 
 MAGIC = b"covetdRL"
-VERSION = 1
+VERSION = 2  # 2: the locks area after the header
 WAYS = 8  # slots per group: way 0 is the group's overflow bucket
-_HEADER = struct.Struct("<8sIII16sdq")  # magic, version, ways, groups, salt, rate, burst
+# magic, version, ways, groups, salt, rate, burst, how groups are locked
+_HEADER = struct.Struct("<8sIII16sdqI")
 HEADER_SIZE = 64
+LOCKS = 256  # robust mutexes, each guarding every LOCKS-th group
+LOCKS_SIZE = LOCKS * robust_mutex.MUTEX_SIZE
+_MUTEXES, _LOCKF = 1, 2  # the header's locking field
 _SLOT = struct.Struct("<Qdd")  # key fingerprint (0 = free), tokens, last update
 SLOT_SIZE = _SLOT.size
 GROUP_SIZE = WAYS * SLOT_SIZE
-_GROUP = struct.Struct("<" + "Qdd" * WAYS)  # one read per check
+_GROUP = struct.Struct("<" + "Qdd" * WAYS)  # a whole group, to place a newcomer
+_FINGERPRINTS = struct.Struct("<" + "Q16x" * WAYS)  # a group's fingerprints alone
+_FINGERPRINT_SIZE = 8
+_BUCKET = struct.Struct("<dd")  # a slot's tokens and last update
 _TABLE_NAME = re.compile(r"covetd-ratelimit-(\d+)-(\d+)-[0-9a-f]+\.tbl")
 _SATURATION_LOG_INTERVAL = 60.0
+_PLACES_LIMIT = 4096  # keys whose place a table remembers
+
+# os.getpid() is a system call; the pid changes only in a forked child, which updates it.
+_pid = os.getpid()
+
+
+def _update_pid() -> None:
+    global _pid
+    _pid = os.getpid()
+
+
+os.register_at_fork(after_in_child=_update_pid)
 
 
 class TableError(RuntimeError):
@@ -133,84 +154,141 @@ class LocalTable:
     def __init__(self, path: str, limit: Limit, slots: int) -> None:
         self.path = path
         self.limit = limit
+        self.full, self.rate = float(limit.burst), limit.rate
         self.groups = max(1, slots // WAYS)
-        self.size = HEADER_SIZE + self.groups * GROUP_SIZE
+        self.groups_offset = HEADER_SIZE + LOCKS_SIZE
+        self.size = self.groups_offset + self.groups * GROUP_SIZE
+        self.locking = _MUTEXES if robust_mutex.AVAILABLE else _LOCKF
         self.fd = _open_private(path)
         try:
             self.salt = self._initialise()
-            self.map = mmap.mmap(self.fd, self.size)
         except BaseException:
+            if hasattr(self, "map"):
+                self.map.close()
             os.close(self.fd)
             raise
+        self.mutexes = (
+            robust_mutex.RobustMutexes(self.map, HEADER_SIZE, LOCKS)
+            if self.locking == _MUTEXES
+            else None
+        )
+        # key -> (group offset, fingerprint, lock): the keyed hash once per key (a
+        # client comes back); bounded, emptied when full.
+        self._places: dict[str, tuple[int, int, Any]] = {}
         self._saturation_logged = -_SATURATION_LOG_INTERVAL
 
     def _initialise(self) -> bytes:
-        """Write the header if this process is first (under the header's lock); check it."""
+        """Set the table up if this process is first (under the header's lock), map it,
+        check it."""
         fcntl.lockf(self.fd, fcntl.LOCK_EX, HEADER_SIZE, 0)
         try:
             raw = os.pread(self.fd, _HEADER.size, 0)
             if not raw.strip(b"\0"):  # new (or its creator died before writing the header)
                 os.ftruncate(self.fd, self.size)
+                self.map = mmap.mmap(self.fd, self.size)
+                if self.locking == _MUTEXES:  # before the header: then others use them
+                    robust_mutex.RobustMutexes(self.map, HEADER_SIZE, LOCKS).initialise()
                 raw = self._header(secrets.token_bytes(16))
                 os.pwrite(self.fd, raw.ljust(HEADER_SIZE, b"\0"), 0)
+                return self._check_header(raw)
         finally:
             fcntl.lockf(self.fd, fcntl.LOCK_UN, HEADER_SIZE, 0)
-        return self._check_header(raw)
+        salt = self._check_header(raw)
+        self.map = mmap.mmap(self.fd, self.size)
+        return salt
 
     def _header(self, salt: bytes) -> bytes:
         limit = self.limit
-        return _HEADER.pack(MAGIC, VERSION, WAYS, self.groups, salt, limit.rate, limit.burst)
+        return _HEADER.pack(
+            MAGIC, VERSION, WAYS, self.groups, salt, limit.rate, limit.burst, self.locking
+        )
 
     def _check_header(self, raw: bytes) -> bytes:
         if len(raw) < _HEADER.size:
             raise TableError(f"{self.path}: truncated header")
-        magic, version, ways, groups, salt, rate, burst = _HEADER.unpack(raw)
+        magic, version, ways, groups, salt, rate, burst, locking = _HEADER.unpack(raw)
         expected = (MAGIC, VERSION, WAYS, self.groups, self.limit.rate, self.limit.burst)
         if (magic, version, ways, groups, rate, burst) != expected:
             raise TableError(f"{self.path}: not a table for this limit; remove the file")
+        if locking != self.locking:
+            raise TableError(f"{self.path}: locked another way by another process")
         if os.fstat(self.fd).st_size < self.size:
             raise TableError(f"{self.path}: truncated table; remove the file")
         return bytes(salt)
 
     def close(self) -> None:
+        self.mutexes = None
         self.map.close()
         os.close(self.fd)
 
-    def take(self, key: bytes) -> Decision:
-        digest = hashlib.blake2b(key, key=self.salt, digest_size=16).digest()
-        offset = HEADER_SIZE + int.from_bytes(digest[:8], "little") % self.groups * GROUP_SIZE
-        fingerprint = int.from_bytes(digest[8:], "little") | 1
+    def take(self, key: str) -> Decision:
+        place = self._places.get(key)
+        if place is None:
+            place = self._place(key)
+        offset, fingerprint, lock = place
+        mutexes = self.mutexes
+        if mutexes is not None:
+            status = robust_mutex.trylock(lock)
+            if status:
+                mutexes.wait(lock, status)
+            try:
+                return self._take_locked(offset, fingerprint, time.monotonic())
+            finally:
+                robust_mutex.unlock(lock)
         fcntl.lockf(self.fd, fcntl.LOCK_EX, GROUP_SIZE, offset)
         try:
             return self._take_locked(offset, fingerprint, time.monotonic())
         finally:
             fcntl.lockf(self.fd, fcntl.LOCK_UN, GROUP_SIZE, offset)
 
+    def _place(self, key: str) -> tuple[int, int, Any]:
+        """Where ``key``'s bucket lives: its group's offset, its fingerprint, its lock."""
+        raw = key.encode("utf-8", "surrogateescape")
+        digest = hashlib.blake2b(raw, key=self.salt, digest_size=16).digest()
+        group = int.from_bytes(digest[:8], "little") % self.groups
+        fingerprint = int.from_bytes(digest[8:], "little") | 1
+        lock = self.mutexes.addresses[group % LOCKS] if self.mutexes is not None else None
+        place = (self.groups_offset + group * GROUP_SIZE, fingerprint, lock)
+        if len(self._places) >= _PLACES_LIMIT:
+            self._places.clear()
+        self._places[key] = place
+        return place
+
     def _take_locked(self, offset: int, fingerprint: int, now: float) -> Decision:
+        table = self.map
+        try:  # a key seen before has a way: read its fingerprint row, then its bucket
+            way = _FINGERPRINTS.unpack_from(table, offset).index(fingerprint, 1)
+        except ValueError:
+            return self._take_newcomer(offset, fingerprint, now)
+        bucket = offset + way * SLOT_SIZE + _FINGERPRINT_SIZE
+        decision, left = take_token(
+            self.limit, self._refill(_BUCKET.unpack_from(table, bucket), now)
+        )
+        _BUCKET.pack_into(table, bucket, left, now)  # its fingerprint stays
+        return decision
+
+    def _take_newcomer(self, offset: int, fingerprint: int, now: float) -> Decision:
         group = _GROUP.unpack_from(self.map, offset)  # (fingerprint, tokens, updated) x WAYS
-        ways = [group[index : index + 3] for index in range(0, 3 * WAYS, 3)]
-        fingerprints = group[0::3]
-        if fingerprint in fingerprints[1:]:
-            way = fingerprints.index(fingerprint, 1)
-            tokens = self._refill(ways[way], now)
-        else:
-            tokens = self._refill(ways[0], now)  # a newcomer starts at the overflow level
-            way = next((w for w in range(1, WAYS) if self._reusable(ways[w], now)), 0)
-            if way == 0:
-                self._log_saturation(now)
+        ways = [group[index + 1 : index + 3] for index in range(0, 3 * WAYS, 3)]
+        tokens = self._refill(ways[0], now)  # a newcomer starts at the overflow level
+        way = next((w for w in range(1, WAYS) if self._reusable(group[3 * w], ways[w], now)), 0)
+        if way == 0:
+            self._log_saturation(now)
         decision, left = take_token(self.limit, tokens)
         _SLOT.pack_into(self.map, offset + way * SLOT_SIZE, fingerprint if way else 0, left, now)
         return decision
 
-    def _refill(self, slot: tuple[int, float, float], now: float) -> float:
-        _, tokens, updated = slot
+    def _refill(self, bucket: tuple[float, float], now: float) -> float:
+        """The level of ``bucket`` (tokens, last update) refilled to ``now``."""
+        tokens, updated = bucket
         if updated == 0.0:  # never used: a full bucket
-            return float(self.limit.burst)
-        elapsed = max(0.0, now - updated)
-        return min(float(self.limit.burst), tokens + elapsed * self.limit.rate)
+            return self.full
+        if now > updated:
+            tokens += (now - updated) * self.rate
+        return tokens if tokens < self.full else self.full
 
-    def _reusable(self, slot: tuple[int, float, float], now: float) -> bool:
-        return slot[0] == 0 or self._refill(slot, now) >= self.limit.burst
+    def _reusable(self, fingerprint: int, bucket: tuple[float, float], now: float) -> bool:
+        return fingerprint == 0 or self._refill(bucket, now) >= self.full
 
     def _log_saturation(self, now: float) -> None:
         if now - self._saturation_logged >= _SATURATION_LOG_INTERVAL:
@@ -233,12 +311,16 @@ class LocalStore:
         self._pid = 0
 
     async def take(self, limit: Limit, key: str) -> Decision:
-        return self.table(limit).take(key.encode("utf-8", "surrogateescape"))
+        return self.table(limit).take(key)
+
+    def take_now(self, limit: Limit, key: str) -> Decision:
+        """``take``, for callers that know the store is local (no coroutine to make)."""
+        return self.table(limit).take(key)
 
     def table(self, limit: Limit) -> LocalTable:
-        if self._pid != os.getpid():  # first use, or we were forked: reopen
+        if self._pid != _pid:  # first use, or we were forked: reopen
             self._tables = {}
-            self._pid = os.getpid()
+            self._pid = _pid
         table = self._tables.get(limit)
         if table is None:
             directory = self.directory or shared_memory_dir()

@@ -2,7 +2,8 @@
 
 The id is the incoming ``X-Request-ID`` (the header name is an option) when
 ``trust_incoming`` is on and the value is a sane token (visible ASCII, no spaces, at
-most ``max_length`` characters); otherwise a fresh ``uuid4().hex``. It is then:
+most ``max_length`` characters); otherwise a fresh ``uuid4().hex`` (see ``new_id``). It
+is then:
 
 - ``request.state.request_id``, and ``current_request_id``, a context variable set while
   the rest of the chain and the handler run (tasks they start inherit it), so log calls
@@ -19,8 +20,8 @@ otherwise any client chooses the id its requests are logged under.
 from __future__ import annotations
 
 import logging
+import os
 import re
-import uuid
 from contextvars import ContextVar
 from dataclasses import dataclass
 
@@ -61,21 +62,35 @@ class RequestIdMiddleware(Middleware):
     def __init__(self, app: Handler, options: Options | None = None) -> None:
         super().__init__(app, options)
         self.header_name = self.options.header.lower().encode("ascii")
+        self.trust_incoming = self.options.trust_incoming
+        self.echo = self.options.echo
         _tag_error_log()
 
     async def __call__(self, request: Request) -> Response:
-        request_id = self._incoming(request)
+        name = self.header_name
+        request_id = self._incoming(request) if self.trust_incoming else None
         if request_id is None:
-            request_id = uuid.uuid4().hex
-            _set_header(request.raw_headers, self.header_name, request_id.encode("ascii"))
+            request_id = new_id()
+            raw_id = request_id.encode("ascii")
+            _set_header(request.raw_headers, name, raw_id)
+        else:
+            raw_id = request_id.encode("ascii")
         vars(request.state)["request_id"] = request_id  # State is an open attribute bag
         token = current_request_id.set(request_id)
         try:
             response = await self.app(request)
         finally:
             current_request_id.reset(token)
-        if self.options.echo:
-            response.headers.setdefault(self.options.header, request_id)
+        if self.echo:
+            # headers.setdefault without the checks: the name was validated with the
+            # options, and the id is visible ASCII (hex, or an incoming id that passed
+            # _SANE), which encode_header would pass through unchanged.
+            raw = response.raw_headers
+            for header, _ in raw:
+                if header == name:
+                    break
+            else:
+                raw.append((name, raw_id))
         return response
 
     def _incoming(self, request: Request) -> str | None:
@@ -92,8 +107,40 @@ class RequestIdMiddleware(Middleware):
 
 def _set_header(raw_headers: list[tuple[bytes, bytes]], name: bytes, value: bytes) -> None:
     """Replace every ``name`` header with one (in place: the header views share the list)."""
-    raw_headers[:] = [header for header in raw_headers if header[0] != name]
+    for header, _ in raw_headers:
+        if header == name:
+            raw_headers[:] = [header for header in raw_headers if header[0] != name]
+            break
     raw_headers.append((name, value))
+
+
+# -- ids ---------------------------------------------------------------------------------
+#
+# uuid4().hex is os.urandom(16) with the version and variant bits set (RFC 9562 §5.4),
+# in hex. Made one at a time that is a system call and a UUID object per request; here
+# the same bytes are made 256 ids at a time: one os.urandom call, the bits set by two
+# translate()s over every 16th byte, one hex(). Same randomness (the kernel's CSPRNG),
+# same format. The pool is per process: emptied in a forked child, so two workers
+# never hand out the same ids.
+
+_VERSION_4 = bytes((byte & 0x0F) | 0x40 for byte in range(256))  # byte 6: version 4
+_VARIANT_RFC = bytes((byte & 0x3F) | 0x80 for byte in range(256))  # byte 8: 10xxxxxx
+_BATCH = 256
+_pool: list[str] = []
+
+
+def new_id() -> str:
+    """A fresh id: what ``uuid.uuid4().hex`` returns (32 hex digits, version 4)."""
+    if not _pool:
+        raw = bytearray(os.urandom(16 * _BATCH))
+        raw[6::16] = raw[6::16].translate(_VERSION_4)
+        raw[8::16] = raw[8::16].translate(_VARIANT_RFC)
+        text = raw.hex()
+        _pool.extend([text[start : start + 32] for start in range(0, len(text), 32)])
+    return _pool.pop()
+
+
+os.register_at_fork(after_in_child=_pool.clear)
 
 
 class RequestIdFilter(logging.Filter):

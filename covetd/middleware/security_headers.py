@@ -122,10 +122,21 @@ class SecurityHeadersMiddleware(Middleware):
         super().__init__(app, options)
         self.headers = always_headers(self.options)
         self.hsts = hsts_header(self.options)
+        hsts = [self.hsts] if self.hsts is not None else []
+        self.names = frozenset(name for name, _ in [*self.headers, *hsts])
 
     async def __call__(self, request: Request) -> Response:
         response = await self.app(request)
         raw = response.raw_headers
+        names = self.names
+        for name, _ in raw:
+            if name in names:
+                break
+        else:  # the usual case: the app set none of them, so all go in, in order
+            raw += self.headers
+            if self.hsts is not None and request.scheme == "https":
+                raw.append(self.hsts)
+            return response
         present = {name for name, _ in raw}
         for header in self.headers:
             if header[0] not in present:

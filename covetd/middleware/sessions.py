@@ -20,7 +20,7 @@ from __future__ import annotations
 import json
 import secrets
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Final
 
 from ..app.requests import Request
 from ..app.responses import PlainTextResponse, Response
@@ -47,6 +47,11 @@ class Loaded:
     snapshot: str = "{}"
     rejected: bool = False
     session_id: str | None = None
+
+
+# What a request without a session cookie loaded (read, never changed: its ``data`` is
+# not the dict the handler gets).
+NOTHING_LOADED: Final = Loaded({})
 
 
 def dump(data: object) -> str:
@@ -198,15 +203,29 @@ class SessionMiddleware(Middleware):
             self.store = CookieStore(Signer(opts.secret_keys, "sessions.cookie"), opts.max_age)
 
     async def __call__(self, request: Request) -> Response:
-        cookie = request.cookies.get(self.cookie.name)
-        try:
-            loaded = await self.store.load(cookie) if cookie else Loaded({})
-        except RedisUnavailable:
-            return _store_unavailable()
-        request.session = loaded.data
+        for name, _ in request.raw_headers:
+            if name == b"cookie":
+                cookie = request.cookies.get(self.cookie.name)
+                break
+        else:
+            cookie = None  # no Cookie header: skip building request.cookies
+        if cookie:
+            try:
+                loaded = await self.store.load(cookie)
+            except RedisUnavailable:
+                return _store_unavailable()
+            request.session = loaded.data
+        else:
+            loaded = NOTHING_LOADED
+            request.session = {}
         response = await self.app(request)
+        data = request.session
+        if not data and not loaded.rejected and loaded.snapshot == "{}" and type(data) is dict:
+            # Empty before, empty after: commit would compare "{}" with "{}" and write
+            # nothing. (Most requests: no cookie, and a handler that never used it.)
+            return response
         try:
-            await self.commit(request.session, loaded, response)
+            await self.commit(data, loaded, response)
         except RedisUnavailable:
             return _store_unavailable()
         return response

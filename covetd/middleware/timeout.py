@@ -21,8 +21,12 @@ from __future__ import annotations
 import asyncio
 import fnmatch
 import math
-from collections.abc import Mapping
+import re
+import time
+from collections.abc import Awaitable, Coroutine, Generator, Mapping
 from dataclasses import dataclass
+from types import CoroutineType
+from typing import Any
 
 from ..app.requests import Request
 from ..app.responses import PlainTextResponse, Response
@@ -72,13 +76,17 @@ class TimeoutMiddleware(Middleware):
 
     def __init__(self, app: Handler, options: Options | None = None) -> None:
         super().__init__(app, options)
-        self.routes = tuple(self.options.routes.items())
+        # fnmatchcase(path, pattern) is translate(pattern)'s match, compiled once here.
+        self.routes = tuple(
+            (re.compile(fnmatch.translate(pattern)).match, seconds)
+            for pattern, seconds in self.options.routes.items()
+        )
         retry = self.options.retry_after
         self.answer_headers = {} if retry is None else {"retry-after": str(math.ceil(retry))}
 
     def deadline_for(self, path: str) -> float | None:
-        for pattern, seconds in self.routes:
-            if fnmatch.fnmatchcase(path, pattern):
+        for matches, seconds in self.routes:
+            if matches(path):
                 return seconds
         return self.options.timeout
 
@@ -86,13 +94,59 @@ class TimeoutMiddleware(Middleware):
         seconds = self.deadline_for(request.path)
         if seconds is None:
             return await self.app(request)
+        started = time.monotonic()
+        inner = self.app(request)
+        if type(inner) is not CoroutineType:  # some other awaitable: the plain way
+            return await self._within(seconds, inner)
+        # Run the first step here. A deadline can only fire while the loop runs, that
+        # is once the handler suspends; most never do (the engine runs them eagerly),
+        # and for those a timer would be set and cancelled for nothing. One that
+        # suspends gets the deadline from here on, counted from when it started, as
+        # asyncio.timeout(seconds) around ``await`` would have.
+        try:
+            suspended_on = inner.send(None)
+        except StopIteration as done:
+            response: Response = done.value
+            return response
+        remaining = seconds - (time.monotonic() - started)
+        return await self._within(remaining, _Started(inner, suspended_on))
+
+    async def _within(self, seconds: float, handler: Awaitable[Response]) -> Response:
         deadline = asyncio.timeout(seconds)
         try:
             async with deadline:
-                return await self.app(request)
+                return await handler
         except TimeoutError:
             if not deadline.expired():
                 raise  # the handler's own TimeoutError, not our deadline
             return PlainTextResponse(
                 "Service Unavailable: the request timed out\n", 503, self.answer_headers
             )
+
+
+class _Started:
+    """Awaits a coroutine whose first step already ran (it yielded ``suspended_on``):
+    what ``await`` does, from its second step on (sends, throws and close pass through)."""
+
+    __slots__ = ("coro", "suspended_on")
+
+    def __init__(self, coro: Coroutine[Any, Any, Response], suspended_on: Any) -> None:
+        self.coro = coro
+        self.suspended_on = suspended_on
+
+    def __await__(self) -> Generator[Any, Any, Response]:
+        coro, value = self.coro, self.suspended_on
+        while True:
+            try:
+                try:
+                    sent = yield value
+                except GeneratorExit:
+                    coro.close()
+                    raise
+                except BaseException as exc:  # a cancellation, thrown in by the task
+                    value = coro.throw(exc)
+                else:
+                    value = coro.send(sent)
+            except StopIteration as done:
+                response: Response = done.value
+                return response

@@ -29,6 +29,7 @@ _HOST_PATTERN = rf"\*|(?:\*\.)?{_LABELS}\.?|\[[0-9A-Fa-f:.]+\]"
 # What a Host must look like to be matched at all: a DNS name or an IP literal, then
 # digits for the port (the engine lets more through: RFC 3986 reg-name characters).
 _AUTHORITY = re.compile(rf"(?P<host>\[[0-9A-Fa-f:.]+\]|{_LABELS}\.?)(?::(?P<port>\d*))?")
+MAX_KNOWN = 1024  # allowed Host values remembered
 
 
 class TrustedHostMiddleware(Middleware):
@@ -65,12 +66,25 @@ class TrustedHostMiddleware(Middleware):
         self.allow_any = "*" in hosts
         self.exact = frozenset(host for host in hosts if not host.startswith("*"))
         self.suffixes = tuple(host[1:] for host in hosts if host.startswith("*."))
+        # Raw Host values found allowed: a site sees the same few again and again. The
+        # verdict depends on the value alone, and only allowed ones are kept, so a
+        # client sending made-up hosts fills it at most to MAX_KNOWN and gains nothing.
+        self.known: set[bytes] = set()
 
     async def __call__(self, request: Request) -> Response:
         if self.allow_any:
             return await self.app(request)
-        host, port = split_authority(request.headers.get("host", ""))
+        raw = b""
+        for name, value in request.raw_headers:  # the first Host, as headers.get
+            if name == b"host":
+                raw = value
+                break
+        if raw in self.known:
+            return await self.app(request)
+        host, port = split_authority(raw.decode("latin-1"))
         if host is not None and self.allowed(host):
+            if len(self.known) < MAX_KNOWN:
+                self.known.add(raw)
             return await self.app(request)
         if host is not None and self.options.www_redirect and self.allowed("www." + host):
             return _redirect(request, "www." + host, port)
