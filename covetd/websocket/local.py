@@ -7,6 +7,16 @@ workers, so a publisher's messages arrive in the order it sent them. A peer that
 does not read (its buffer grows past ``PEER_BUFFER``) is disconnected rather than
 allowed to grow this worker's memory; a crashed worker's leftover socket is removed
 by the first publisher that finds nobody listening on it.
+
+Invariants:
+
+- a worker binds its socket before it serves, and a publisher lists the directory
+  again whenever its modification time changed (one ``stat`` per broadcast): a
+  broadcast that starts after a new worker (a replacement) could accept a member
+  reaches that worker;
+- one stream per peer, ever: publishers that find a peer unconnected at the same
+  time wait for the same connection (two streams would reorder a publisher's
+  messages).
 """
 
 from __future__ import annotations
@@ -18,6 +28,7 @@ import os
 import struct
 import tempfile
 import time
+from collections.abc import Awaitable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -29,7 +40,9 @@ __all__ = ["LocalBackend", "decode_frames", "encode_frame"]
 error_log = logging.getLogger("covetd.error")
 
 PEER_BUFFER = 4 * 1024 * 1024
-PEERS_TTL = 1.0  # how long a listing of the peers' sockets is trusted
+# File times come from a coarse clock (a few ms): a listing taken this soon after the
+# directory's last change may have missed a second change with the same time stamp.
+SETTLED_NS = 50_000_000
 _HEADER = struct.Struct("!IHB")  # frame length, room length, kind (0 text, 1 bytes)
 
 
@@ -86,15 +99,22 @@ class LocalBackend:
         self.path = self.directory / f"{self.ident}.sock"
         self._server: asyncio.AbstractServer | None = None
         self._peers: dict[Path, asyncio.Transport] = {}
+        self._connecting: dict[Path, asyncio.Task[asyncio.Transport | None]] = {}
         self._listing: list[Path] = []
-        self._listed_at = 0.0
+        self._listed_mtime = -1
 
     async def start(self, hub: Hub) -> None:
-        self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
-        with contextlib.suppress(FileNotFoundError):
-            self.path.unlink()
         loop = asyncio.get_running_loop()
-        self._server = await loop.create_unix_server(lambda: _Inbox(hub), str(self.path))
+        for attempt in (1, 2, 3):
+            self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+            with contextlib.suppress(FileNotFoundError):
+                self.path.unlink()
+            try:
+                self._server = await loop.create_unix_server(lambda: _Inbox(hub), str(self.path))
+                return
+            except FileNotFoundError:  # the last worker of a generation removed it
+                if attempt == 3:
+                    raise
 
     async def publish(self, room: str, message: str | bytes) -> None:
         frame = encode_frame(room, message)
@@ -118,20 +138,33 @@ class LocalBackend:
         """See ``subscribe``."""
 
     def _peer_paths(self) -> list[Path]:
-        now = time.monotonic()
-        if now - self._listed_at > PEERS_TTL:
+        """The other workers' sockets, listed again whenever the directory changed."""
+        try:
+            mtime = os.stat(self.directory).st_mtime_ns
+        except OSError:
+            return []
+        if mtime != self._listed_mtime:
             self._listing = [p for p in self.directory.glob("*.sock") if p != self.path]
-            self._listed_at = now
+            settled = time.time_ns() - mtime > SETTLED_NS
+            self._listed_mtime = mtime if settled else -1
         return self._listing
 
-    async def _connect(self, peer: Path) -> asyncio.Transport | None:
+    def _connect(self, peer: Path) -> Awaitable[asyncio.Transport | None]:
+        """The peer's one stream: publishers that ask at once share one attempt."""
+        pending = self._connecting.get(peer)
+        if pending is None:
+            pending = asyncio.get_running_loop().create_task(self._open(peer))
+            self._connecting[peer] = pending
+            pending.add_done_callback(lambda _: self._connecting.pop(peer, None))
+        return asyncio.shield(pending)
+
+    async def _open(self, peer: Path) -> asyncio.Transport | None:
         loop = asyncio.get_running_loop()
         try:
             transport, _ = await loop.create_unix_connection(asyncio.Protocol, str(peer))
         except ConnectionRefusedError:
             with contextlib.suppress(FileNotFoundError):
                 peer.unlink()  # left behind by a worker that died
-            self._listed_at = 0.0
             return None
         except OSError:
             return None
@@ -142,7 +175,11 @@ class LocalBackend:
         for transport in self._peers.values():
             transport.close()
         self._peers.clear()
+        for pending in self._connecting.values():
+            pending.cancel()
         if self._server is not None:
             self._server.close()
         with contextlib.suppress(FileNotFoundError):
             self.path.unlink()
+        with contextlib.suppress(OSError):
+            self.directory.rmdir()  # the last worker out (a starting one copes: start)
