@@ -133,3 +133,11 @@ def _closed(conn: RawConnection | None) -> None:
     """Close a connection that failed (and say there is none now)."""
     if conn is not None:
         conn.close()
+
+
+def report(what: str, *results: LoadResult) -> None:
+    """Print a scenario's figures (``pytest -s`` shows them; docs/operations.md quotes them)."""
+    ok = sum(result.ok for result in results)
+    failed = sum(result.failed for result in results)
+    workers = len({pid for result in results for pid in result.pids})
+    print(f"{what}: {ok} requests ok on {workers} worker pids, {failed} failed")

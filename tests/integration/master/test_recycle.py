@@ -15,7 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from support.churn import Churn
-from support.load import Load
+from support.load import Load, report
 from support.master import Master, served_pids
 from support.process import wait_for
 from support.slots import get
@@ -61,6 +61,7 @@ def test_max_requests_recycles_workers_under_load_without_failing_a_request(
             0.05,
             f"{RECYCLED_AT_LEAST} recycled workers to have served",
         )
+    report("max_requests recycling", load.result, churn.result)
     assert load.result.failed == 0, f"{load.result}\n{server.log_tail()}"
     assert churn.result.failed == 0, f"{churn.result}\n{server.log_tail()}"
     survivors = server.wait_workers(WORKERS)
@@ -103,6 +104,7 @@ def test_max_rss_replaces_the_worker_over_the_cap_without_failing_a_request(
             f"replacement {replacement} to serve",
         )
         load.wait_for_requests(200)
+    report("max_rss recycling", load.result, churn.result)
     assert load.result.failed == 0, f"{load.result}\n{server.log_tail()}"
     assert churn.result.failed == 0, f"{churn.result}\n{server.log_tail()}"
     server.wait_log(f"worker {hog} exited (max_rss, code 0)")

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from support.churn import Churn
-from support.load import Load
+from support.load import Load, report
 from support.master import Master, served_pids, write_module
 from support.process import wait_for
 from support.slots import get
@@ -79,6 +79,7 @@ def test_ten_reloads_under_keep_alive_load_fail_no_request(
             load.wait_for_requests(100)
             served_by.append(served_pids(load) & new)
         churn.wait_for_requests(10)
+    report("10 HUPs under load", load.result, churn.result)
     assert load.result.failed == 0, f"{load.result}\n{server.log_tail()}"
     assert churn.result.failed == 0, f"{churn.result}\n{server.log_tail()}"
     assert all(served_by), f"a generation served nothing: {served_by}"
@@ -120,6 +121,7 @@ def test_reload_of_app_code_that_fails_at_import_is_aborted_then_a_fix_deploys(
         load.wait_for_requests(200)
         assert app_version(server) == "v2"
     result = load.result
+    report("HUP of code failing at import", result)
     assert result.failed == 0, result
     assert "error while importing 'deployed_app': RuntimeError: this deploy is broken" in (
         server.log()
@@ -158,6 +160,7 @@ def test_broken_yaml_on_reload_keeps_the_running_config_then_a_valid_change_appl
         load.wait_for_requests(100)
         assert get(server.port, "/").header("server") == "covetd-two"
     result = load.result
+    report("HUP of broken YAML", result)
     assert result.failed == 0, result
     assert_never_below(server, WORKERS)
     server.stop()

@@ -13,7 +13,7 @@ import signal
 from collections.abc import Callable
 
 from support.churn import Churn
-from support.load import Load
+from support.load import Load, report
 from support.master import Master, probe_connections
 from support.process import wait_for
 
@@ -54,6 +54,7 @@ def test_ttou_down_to_one_then_ttin_back_under_load(master: Callable[..., Master
         assert back < three
         assert_all_serve(server, back)
         load.wait_for_requests(200)
+    report("TTOU/TTIN under load", load.result, churn.result)
     assert load.result.failed == 0, f"{load.result}\n{server.log_tail()}"
     assert churn.result.failed == 0, f"{churn.result}\n{server.log_tail()}"
     log = server.log()
@@ -81,6 +82,7 @@ def test_ttin_and_ttou_together_leave_every_socket_served(
         assert server.wait_workers(1) == only
         load.wait_for_requests(200)
         assert_all_serve(server, only)
+    report("TTIN+TTOU together", load.result)
     assert load.result.failed == 0, f"{load.result}\n{server.log_tail()}"
     assert "Traceback" not in server.log(), server.log_tail()
     server.stop()

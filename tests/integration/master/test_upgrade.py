@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from support.churn import Churn
-from support.load import Load
+from support.load import Load, report
 from support.master import (
     Master,
     adopting_orphans,
@@ -98,6 +98,7 @@ def test_usr2_then_term_of_the_old_master_under_load(
                 "the new master's workers to serve",
             )
             load.wait_for_requests(200)
+        report("USR2 then TERM of the old master", load.result, churn.result)
         assert load.result.failed == 0, f"{load.result}\n{server.log_tail()}"
         assert churn.result.failed == 0, f"{churn.result}\n{server.log_tail()}"
         assert read_pid(pidfile) == new
