@@ -258,13 +258,15 @@ class RequestCycle:
             self.keep_alive = False  # HTTP/1.0 has no chunked coding: close-delimited
         chunked = not known_length and not http10
         self.write(self.start(response.status_code, response.raw_headers, chunked))
+        # (Not try/finally: mypyc miscompiles an await in a finally block when the
+        # coroutine is first run inside a caller's except block, as driver.start does.)
         try:
             if self.request.method != "HEAD":
                 await self._pump(iterator, chunked)
-        finally:
-            aclose = getattr(iterator, "aclose", None)
-            if aclose is not None:
-                await aclose()
+        except BaseException:
+            await _aclose(iterator)
+            raise
+        await _aclose(iterator)
         self.finish()
 
     async def _pump(self, iterator: object, chunked: bool) -> None:
@@ -303,6 +305,12 @@ class RequestCycle:
 
     def request_line(self) -> str:
         return self.request.request_line
+
+
+async def _aclose(iterator: object) -> None:
+    aclose = getattr(iterator, "aclose", None)
+    if aclose is not None:
+        await aclose()
 
 
 def _ignore(result: object) -> None:

@@ -23,7 +23,7 @@ an incomplete head never makes the parser hold more than about
 from __future__ import annotations
 
 import re
-from typing import Protocol
+from typing import Any, Protocol
 
 import httptools
 
@@ -344,7 +344,9 @@ def _split_other_target(target: bytes, method: str) -> tuple[bytes, bytes, bytes
     lowered = target[:8].lower()
     if lowered.startswith((b"http://", b"https://")):
         try:
-            url = httptools.parse_url(target)
+            # Any: httptools' stubs say bytes/int, but absent parts are None (and mypyc
+            # would check the stub types).
+            url: Any = httptools.parse_url(target)
         except httptools.HttpParserInvalidURLError:
             raise BadRequest("invalid request target") from None
         if not url.host or url.userinfo:
