@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.covetd-installed
 
-.PHONY: run test lint typecheck pytest bench autobahn docs clean verify-deploy verify-deploy-static
+.PHONY: run test lint typecheck pytest bench autobahn docs clean verify-deploy verify-deploy-static native pure
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
@@ -33,6 +33,16 @@ pytest: $(STAMP)
 
 test: lint typecheck pytest
 
+# Optional: compile the HTTP hot path (setup.py's NATIVE_MODULES) with mypyc; needs a C
+# compiler and the Python headers. The .so files sit next to the .py files and win the
+# import; `make pure` removes them. `make test` tests whichever is there.
+native: $(STAMP)
+	COVETD_MYPYC=1 $(BIN)/python setup.py -q build_ext --inplace
+
+pure:
+	find covetd -name '*.so' -delete
+	rm -rf build
+
 bench: $(STAMP)
 	$(BIN)/python loadtests/bench_engine.py
 
@@ -56,3 +66,4 @@ docs: $(STAMP)
 
 clean:
 	rm -rf $(VENV) build *.egg-info .mypy_cache .ruff_cache .pytest_cache
+	find covetd -name '*.so' -delete

@@ -1,0 +1,40 @@
+"""Optional native build: with ``COVETD_MYPYC=1`` the HTTP hot-path modules below are
+compiled with mypyc (``make native``); otherwise covetd is pure Python, as always.
+
+Everything else about the package is in ``pyproject.toml``. The compiled modules are
+the same source files: an extension module next to a ``.py`` wins the import, and
+deleting it (``make pure``) goes back to the interpreted code.
+"""
+
+from __future__ import annotations
+
+import os
+
+from setuptools import setup
+
+# The modules every plaintext request runs through (loadtests/bare_cost.py measures
+# them). Only fully typed modules whose classes behave the same compiled belong here;
+# see docs/performance.md#mypyc.
+NATIVE_MODULES = [
+    "covetd/engine/h1/parser.py",
+    "covetd/engine/h1/writer.py",
+    "covetd/engine/cycle.py",
+    "covetd/engine/driver.py",
+    "covetd/engine/protocol.py",
+    "covetd/engine/server.py",
+    "covetd/engine/native.py",
+]
+
+
+def ext_modules() -> list[object]:
+    if os.environ.get("COVETD_MYPYC", "0") in ("", "0"):
+        return []
+    from mypyc.build import mypycify
+
+    # One shared library inside the package (not a hash-named top-level module).
+    # COVETD_MYPYC_MODULES="a.py b.py": another set, for experiments (bare_cost.py).
+    modules = os.environ.get("COVETD_MYPYC_MODULES", "").split() or NATIVE_MODULES
+    return list(mypycify(modules, opt_level="3", group_name="covetd._native"))
+
+
+setup(ext_modules=ext_modules())
