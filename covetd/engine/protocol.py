@@ -106,8 +106,12 @@ class HttpProtocol(asyncio.Protocol):
         self.server.connection_made(self)
 
     def data_received(self, data: bytes) -> None:
-        if self.websocket is not None:
-            self.websocket.data_received(data)
+        # A local, not ``if self.websocket is not None``: that would narrow the
+        # attribute to None for the type checker below, where feed() may have set it
+        # (mypyc compiles the narrowed type into a check that then fails).
+        websocket = self.websocket
+        if websocket is not None:
+            websocket.data_received(data)
             return
         if self.parser_failed:
             return
