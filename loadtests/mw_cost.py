@@ -36,6 +36,7 @@ import argparse
 import asyncio
 import cProfile
 import gc
+import math
 import os
 import pstats
 import re
@@ -104,6 +105,9 @@ class SuspendCounter:
     def __init__(self) -> None:
         self.count = 0
         self._enqueue = driver.ConnectionDriver._enqueue
+        # Compiled with mypyc (make native), start() calls _enqueue directly: the
+        # patch below is never called, and the figure shows as nan.
+        self.available = (driver.__file__ or "").endswith(".py")
 
     def install(self) -> None:
         original = self._enqueue
@@ -199,7 +203,7 @@ class Bench:
             raise SystemExit(f"only {answered} of {requests} requests answered")
         cost = Cost(
             elapsed / requests * 1e6,
-            self.counter.count / requests,
+            self.counter.count / requests if self.counter.available else math.nan,
             (_gc_collected() - collected) / requests,
         )
         for protocol, transport in conns:
