@@ -76,6 +76,7 @@ def reopen_logs() -> None:
                 handler.acquire()
                 try:
                     if handler.stream is not None:
+                        handler.flush()  # what was logged before the move goes there
                         handler.stream.close()
                     handler.stream = handler._open()
                 finally:

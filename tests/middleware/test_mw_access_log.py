@@ -329,7 +329,9 @@ def test_usr1_reopens_the_file_after_rotation(covetd: Start, tmp_path: Path) -> 
     rotated = tmp_path / "access.log.1"
     log.rename(rotated)  # logrotate's move; the workers still write to the moved file
     hit()
-    assert len(lines(rotated)) == sent and not log.exists()
+    # A line is written at the end of the loop iteration that answered: just after.
+    wait_for(lambda: len(lines(rotated)) == sent, 10, what="the last line in the moved file")
+    assert not log.exists()
     server.signal(signal.SIGUSR1)
     wait_for(all_workers_wrote(log), 20, what="both workers writing the reopened file")
     assert pids(rotated) == pids(log)
