@@ -54,7 +54,7 @@ PY="$ROOT/.venv/bin/python"
 "$PY" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))' \
   || { echo "need Python 3.11 to build wheels for the Debian 12 rootfs (have $("$PY" -V))"; exit 2; }
 mkdir -p "$W/src" "$W/wheels"
-tar -C "$ROOT" --exclude=__pycache__ --exclude='*.orig' -cf - pyproject.toml README.md covetd \
+tar -C "$ROOT" --exclude=__pycache__ --exclude='*.orig' --exclude='*.so' -cf - pyproject.toml README.md covetd \
   | tar -C "$W/src" -xf -
 { timeout 600 "$PY" -m pip wheel -q --disable-pip-version-check --wheel-dir "$W/wheels" "$W/src" \
   && timeout 300 "$PY" -m pip download -q --disable-pip-version-check --no-deps --only-binary=:all: \
