@@ -30,6 +30,16 @@ class User:
     def is_authenticated(self) -> bool:
         return self.subject is not None
 
+    @property
+    def display_name(self) -> str:
+        """The subject, or "" (Starlette's ``BaseUser``, for ASGI apps behind ``auth``)."""
+        return self.subject or ""
+
+    @property
+    def identity(self) -> str:
+        """The subject, or "" (Starlette's ``BaseUser``)."""
+        return self.subject or ""
+
     def has_scopes(self, *scopes: str) -> bool:
         """True when the user was granted every one of ``scopes``."""
         return self.scopes.issuperset(scopes)

@@ -25,6 +25,7 @@ from .asgi_common import (
     AsgiApp,
     ClientDisconnected,
     Message,
+    add_middleware_results,
     response_headers,
 )
 from .asgi_websocket import serve_asgi_websocket
@@ -391,6 +392,7 @@ class AsgiEndpoint:
             "headers": request.raw_headers,
             "state": self._state.copy(),
         }
+        add_middleware_results(scope, request)
         task = asyncio.get_running_loop().create_task(
             _awaited(self._app(scope, exchange.receive, exchange.send))
         )

@@ -17,6 +17,7 @@ __all__ = [
     "Message",
     "Receive",
     "Send",
+    "add_middleware_results",
     "response_headers",
 ]
 
@@ -64,3 +65,23 @@ def response_headers(raw: Any) -> tuple[list[tuple[bytes, bytes]], bool]:
 
 class ClientDisconnected(OSError):
     """``send`` after the client went away (ASGI 2.4: a server-specific ``OSError``)."""
+
+
+def add_middleware_results(scope: dict[str, Any], request: Any) -> None:
+    """Put what covetd's middleware found about ``request`` where ASGI apps look for
+    it (Starlette's keys), so an ASGI app behind ``sessions`` and ``auth`` sees them:
+
+    - ``scope["session"]``: the session dict itself (what the app writes is what the
+      ``sessions`` middleware saves once the response starts);
+    - ``scope["user"]`` and ``scope["auth"]``: the ``auth`` middleware's ``User``
+      (``is_authenticated``, ``display_name``; its ``scopes`` are what Starlette's
+      ``requires`` checks).
+
+    Each is absent when its middleware is not installed, as in Starlette."""
+    found = request.__dict__
+    session = found.get("_session")
+    if session is not None:
+        scope["session"] = session
+    user = found.get("_user")
+    if user is not None:
+        scope["user"] = scope["auth"] = user

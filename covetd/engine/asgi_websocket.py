@@ -17,7 +17,14 @@ from typing import Any
 from ..app.requests import Request
 from ..app.responses import PlainTextResponse, Response
 from ..app.websockets import WebSocketChannel, WebSocketDisconnect, WebSocketEnded
-from .asgi_common import ASGI_VERSION, AsgiApp, ClientDisconnected, Message, response_headers
+from .asgi_common import (
+    ASGI_VERSION,
+    AsgiApp,
+    ClientDisconnected,
+    Message,
+    add_middleware_results,
+    response_headers,
+)
 
 __all__ = ["serve_asgi_websocket"]
 
@@ -191,6 +198,7 @@ async def serve_asgi_websocket(
         "state": state.copy(),
         "extensions": EXTENSIONS,
     }
+    add_middleware_results(scope, request)
     failure: BaseException | None = None
     try:
         await app(scope, exchange.receive, exchange.send)

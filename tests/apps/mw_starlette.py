@@ -6,6 +6,7 @@ from typing import Any
 
 from eventlog import record
 from starlette.applications import Starlette
+from starlette.authentication import requires
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
@@ -64,6 +65,33 @@ async def sleep(request: Request) -> Response:
     return PlainTextResponse("slept")
 
 
+async def whoami(request: Request) -> Response:
+    """Starlette's request.user and request.auth, filled by covetd's auth middleware."""
+    user = request.user
+    return JSONResponse(
+        {
+            "authenticated": user.is_authenticated,
+            "display_name": user.display_name,
+            "scopes": sorted(request.auth.scopes),
+        }
+    )
+
+
+@requires("reports:read")
+async def reports(request: Request) -> Response:
+    return PlainTextResponse("reports")
+
+
+async def session_put(request: Request) -> Response:
+    """Writes Starlette's request.session: covetd's sessions middleware saves it."""
+    request.session["value"] = request.query_params["value"]
+    return PlainTextResponse("stored")
+
+
+async def session_get(request: Request) -> Response:
+    return JSONResponse(dict(request.session))
+
+
 async def not_found(request: Request, exc: Any) -> Response:
     return PlainTextResponse("nothing here", 404)
 
@@ -75,6 +103,10 @@ app = Starlette(
         Route("/own-headers", own_headers),
         Route("/forever", forever),
         Route("/sleep", sleep),
+        Route("/whoami", whoami),
+        Route("/reports", reports),
+        Route("/session/put", session_put),
+        Route("/session/get", session_get),
     ],
     exception_handlers={404: not_found},
 )

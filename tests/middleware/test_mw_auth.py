@@ -370,6 +370,33 @@ def test_protect_works_for_asgi_apps(covetd) -> None:
     assert httpx.get(server.url + "/", headers=bearer(token)).status_code == 200
 
 
+def test_a_starlette_app_sees_the_user_and_the_session(covetd) -> None:
+    """scope["user"], scope["auth"] and scope["session"], where Starlette looks: its
+    request.user, requires() and request.session work behind covetd's middleware."""
+    server = covetd("mw_starlette:app", {"middleware": [SESSIONS, {"auth": {"secret": SECRET}}]})
+    with httpx.Client(base_url=server.url) as client:
+        anonymous = client.get("/whoami").json()
+        assert anonymous == {"authenticated": False, "display_name": "", "scopes": []}
+        assert client.get("/reports").status_code == 403  # Starlette's requires()
+        token = bearer(jwt.encode(plain(), SECRET, algorithm="HS256"))
+        assert client.get("/whoami", headers=token).json() == {
+            "authenticated": True,
+            "display_name": "ada",
+            "scopes": ["reports:read"],
+        }
+        assert client.get("/reports", headers=token).text == "reports"
+        stored = client.get("/session/put", params={"value": "kept"})
+        assert stored.text == "stored" and "session=" in stored.headers["set-cookie"]
+        assert client.get("/session/get").json() == {"value": "kept"}
+
+
+def test_an_asgi_app_without_the_middleware_has_no_user_or_session(covetd) -> None:
+    """As in Starlette: no middleware, no keys (its request.user then raises)."""
+    server = covetd("mw_starlette:app", {"middleware": [{"request_id": {}}]})
+    assert httpx.get(server.url + "/whoami").status_code == 500
+    assert httpx.get(server.url + "/session/get").status_code == 500
+
+
 # --- session auth ------------------------------------------------------------------------
 
 
