@@ -7,13 +7,14 @@ calls it only when one is installed, so without subscribers the hot path pays on
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from .cycle import RequestCycle
     from .protocol import HttpProtocol
 
-__all__ = ["EngineObserver"]
+__all__ = ["EngineObserver", "ObserverGroup"]
 
 
 class EngineObserver:
@@ -32,3 +33,27 @@ class EngineObserver:
     def request_finished(self, cycle: RequestCycle) -> None:
         """A response was written completely, or its connection was lost first
         (``cycle.started_at`` is when its head was parsed, on the loop's clock)."""
+
+
+class ObserverGroup(EngineObserver):
+    """Several observers as one: the engine holds a single observer (one ``is None``
+    test per event), and this hands every event to each, in order."""
+
+    def __init__(self, observers: Sequence[EngineObserver]) -> None:
+        self.observers = tuple(observers)
+
+    def connection_opened(self, conn: HttpProtocol) -> None:
+        for observer in self.observers:
+            observer.connection_opened(conn)
+
+    def connection_closed(self, conn: HttpProtocol) -> None:
+        for observer in self.observers:
+            observer.connection_closed(conn)
+
+    def request_refused(self, conn: HttpProtocol, method: str | None, status: int) -> None:
+        for observer in self.observers:
+            observer.request_refused(conn, method, status)
+
+    def request_finished(self, cycle: RequestCycle) -> None:
+        for observer in self.observers:
+            observer.request_finished(cycle)

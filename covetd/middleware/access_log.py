@@ -43,6 +43,7 @@ from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, ClassVar, Final
 
+from ..app.datastructures import Address
 from ..app.requests import Request
 from ..app.responses import Response
 from ..config.errors import InvalidValue, show
@@ -593,6 +594,15 @@ class AccessLogMiddleware(Middleware):
                 return str(current)
         return None if response is None else _header(response.raw_headers, b"x-request-id")
 
+    def log_refused(self, client: Address | None, method: str | None, status: int) -> None:
+        """A line for a request the engine refused before any handler ran (a malformed
+        head, a limit, a header timeout: 400, 408, 413, 414, 431), as nginx logs its
+        400s. What the engine did not take is not logged: the path is ``-``, the
+        method ``-`` unless the head got that far, the version ``1.1``, no headers."""
+        exchange = _Exchange(_RefusedRequest(client, method or "-"), time.time(), [], None)  # type: ignore[arg-type]
+        exchange.duration = 0.0
+        self.write(exchange, status)
+
     def write(self, exchange: _Exchange, status: int) -> None:
         logger = self.logger
         handler = self.handler
@@ -611,6 +621,22 @@ class AccessLogMiddleware(Middleware):
             return
         if logger.isEnabledFor(logging.INFO):
             logger.handle(_record(self.line(exchange, status)))
+
+
+class _RefusedRequest:
+    """What a line needs of a request, for one the engine refused (``log_refused``)."""
+
+    __slots__ = ("client", "method", "state")
+    http_version = "1.1"
+    path = "-"
+    raw_path = b"-"
+    query_string = b""
+    raw_headers: ClassVar[list[tuple[bytes, bytes]]] = []
+
+    def __init__(self, client: Address | None, method: str) -> None:
+        self.client = client
+        self.method = method
+        self.state = None
 
 
 class _LoggedStream:

@@ -17,6 +17,7 @@ from .options import parse_options
 __all__ = [
     "BUILTINS",
     "build_chain",
+    "chain_members",
     "config_defaults",
     "configured_entries",
     "middleware_class",
@@ -144,3 +145,15 @@ def build_chain(
             wrapped = _Scoped(wrapped, handler, include, exclude)
         handler = wrapped
     return handler
+
+
+def chain_members(handler: object) -> list[object]:
+    """Every middleware of a chain ``build_chain`` made, outermost first (for the
+    worker to find the ones that also watch the engine, such as the access log)."""
+    members: list[object] = []
+    while handler is not None and all(handler is not seen for seen in members):
+        if isinstance(handler, _Scoped):
+            handler = handler.middleware
+        members.append(handler)
+        handler = getattr(handler, "app", None)
+    return members

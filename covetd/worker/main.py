@@ -34,14 +34,16 @@ from ..app.routing import WEBSOCKET
 from ..config import Config, ConfigError, TlsConfig
 from ..config.masking import mask_url
 from ..engine.asgi import AsgiEndpoint, AsgiLifespan, AsgiRunner, LifespanFailure
-from ..engine.events import EngineObserver
+from ..engine.events import EngineObserver, ObserverGroup
 from ..engine.native import NativeRunner
+from ..engine.protocol import HttpProtocol
 from ..engine.server import HttpServer, Runner
 from ..logs import reopen_logs
 from ..metrics.app_path import MetricsPath
 from ..metrics.cells import CellWriter
 from ..metrics.instruments import EngineMetrics
-from ..middleware.pipeline import build_chain, config_defaults, configured_entries
+from ..middleware.access_log import AccessLogMiddleware
+from ..middleware.pipeline import build_chain, chain_members, config_defaults, configured_entries
 from ..websocket.backends import backend_for
 from ..websocket.hub import Backend
 from .appload import AppLoadError, load_app
@@ -76,6 +78,7 @@ class _AppAdapter:
         self.shutdown: Callable[[], Awaitable[None]]
         self.lifespan: AsgiLifespan | None = None
         self.databases: Any = None
+        self.chain: object = None  # the middleware chain (runner() builds it)
         self.broadcast: Backend | None = None
         if isinstance(app, Covet):
             self.startup, self.shutdown = app.startup, app.shutdown
@@ -139,6 +142,7 @@ class _AppAdapter:
         defaults = config_defaults(self.config)
         metrics = self.config.metrics
         relay_metrics = metrics.enabled and metrics.path is not None
+        self.chain = None
         if self.lifespan is None:
             chain = build_chain(entries, self.app.handle, defaults)
         elif not entries and not relay_metrics:
@@ -146,6 +150,7 @@ class _AppAdapter:
         else:
             endpoint = AsgiEndpoint(self.app, self.lifespan.state)
             chain = build_chain(entries, endpoint, defaults)
+        self.chain = chain
         if relay_metrics:
             assert metrics.path is not None
             chain = MetricsPath(chain, metrics.path, metrics.bind)
@@ -178,6 +183,17 @@ def heartbeat_interval(worker_timeout: float) -> float:
     return max(0.05, min(1.0, worker_timeout / 5))
 
 
+class _RefusalsLogged(EngineObserver):
+    """Hands the engine's refusals to an access log (which, being middleware, does not
+    know the engine)."""
+
+    def __init__(self, access_log: AccessLogMiddleware) -> None:
+        self.access_log = access_log
+
+    def request_refused(self, conn: HttpProtocol, method: str | None, status: int) -> None:
+        self.access_log.log_refused(conn.client, method, status)
+
+
 class Worker:
     """Serves ``app`` on ``sockets`` until TERM (graceful) or INT/QUIT (fast)."""
 
@@ -193,6 +209,7 @@ class Worker:
         self.sockets = dict(sockets)
         self.control = control
         self.server: HttpServer | None = None
+        self.engine_metrics: EngineMetrics | None = None
         self._stop: asyncio.Future[float] | None = None
         self._reader = LineReader()
         self._recycle_asked_at = -RECYCLE_ASK_EVERY
@@ -228,12 +245,12 @@ class Worker:
             runner,
             self.config.http,
             ssl_context=tls_context(self.config.tls),
-            observer=self._metrics(),
+            observer=self._observer(),
             backlog=self.config.server.backlog,
             websocket=self.config.websocket,
         )
-        if isinstance(self.server.observer, EngineMetrics):
-            self.server.observer.watch(loop, self.server)
+        if self.engine_metrics is not None:
+            self.engine_metrics.watch(loop, self.server)
         self._observe_pools(loop)
         await self.server.start(list(self.sockets.values()))
         self._connect_control(loop)
@@ -276,8 +293,8 @@ class Worker:
         from ..metrics.db import PoolEvents, PoolMetrics  # only with a database: asyncpg
 
         metrics = None
-        observer = self.server.observer if self.server is not None else None
-        if isinstance(observer, EngineMetrics):
+        observer = self.engine_metrics
+        if observer is not None:
             metrics = PoolMetrics(observer.writer, self.config.metrics.buckets)
             metrics.watch(loop, databases)
         databases.observer = PoolEvents(metrics, self.report_health)
@@ -293,7 +310,23 @@ class Worker:
             return  # the master assumes a new worker healthy
         send_line(self.control, "health", "up" if up else "down")
 
-    def _metrics(self) -> EngineObserver | None:
+    def _observer(self) -> EngineObserver | None:
+        """What watches the engine: the metrics, and the access log for the requests
+        the engine refuses before the middleware sees them; None when nothing does."""
+        metrics = self.engine_metrics = self._metrics()
+        observers: list[EngineObserver] = [] if metrics is None else [metrics]
+        access_logs = [
+            member
+            for member in chain_members(self.adapter.chain)
+            if isinstance(member, AccessLogMiddleware)
+        ]
+        if access_logs:  # the outermost one: refusals belong to no route
+            observers.append(_RefusalsLogged(access_logs[0]))
+        if len(observers) > 1:
+            return ObserverGroup(observers)
+        return observers[0] if observers else None
+
+    def _metrics(self) -> EngineMetrics | None:
         """The metrics observer, when metrics are on and the master made their directory."""
         directory = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
         if not self.config.metrics.enabled or not directory:

@@ -398,3 +398,44 @@ def test_bytes_are_those_sent_after_compression(covetd: Start, tmp_path: Path) -
     assert response.header("content-encoding") == "gzip"
     [line] = wait_lines(log, 1)
     assert json.loads(line)["bytes"] == len(response.body) < parts_size(40)
+
+
+# -- requests the engine refuses ------------------------------------------------------
+
+
+def test_requests_the_engine_refuses_are_logged_too(covetd: Start, tmp_path: Path) -> None:
+    """A smuggling attempt (400), a body over the limit (413) and an oversize head (431)
+    never reach the middleware chain, yet they are logged, as nginx logs its 400s."""
+    log = tmp_path / "access.log"
+    server = start(
+        covetd, COVET, {"output": str(log)}, http={"max_headers": 10, "max_body_size": 100}
+    )
+    smuggling = (
+        b"POST /hello HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\n"
+        b"Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n"
+    )
+    too_large = b"PUT /hello HTTP/1.1\r\nHost: a\r\nContent-Length: 1000\r\n\r\n"
+    too_many = b"GET /hello HTTP/1.1\r\nHost: a\r\n" + b"X-H: 1\r\n" * 20 + b"\r\n"
+    for raw, status in ((smuggling, 400), (too_large, 413), (too_many, 431)):
+        conn = RawConnection("127.0.0.1", server.port)
+        conn.send(raw)
+        assert conn.read_response().status == status
+        conn.close()
+    entries = [json.loads(line) for line in wait_lines(log, 3)]
+    assert [entry["status"] for entry in entries] == [400, 413, 431]
+    for entry in entries:
+        assert set(entry) == JSON_FIELDS
+        assert entry["client"] == "127.0.0.1" and entry["path"] == "-"
+        assert entry["bytes"] == 0 and entry["duration_ms"] == 0
+    # the method when the engine had read it (a head refused as a whole has none)
+    assert [entry["method"] for entry in entries] == ["-", "PUT", "-"]
+
+
+def test_refused_requests_in_a_text_format(covetd: Start, tmp_path: Path) -> None:
+    log = tmp_path / "access.log"
+    server = start(covetd, COVET, {"output": str(log), "format": "%(h)s %(r)s %(s)s %(b)s"})
+    conn = RawConnection("127.0.0.1", server.port)
+    conn.send(b"GET /x HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n")  # two Host headers: 400
+    assert conn.read_response().status == 400
+    conn.close()
+    assert wait_lines(log, 1) == ["127.0.0.1 - - HTTP/1.1 400 -"]  # method unknown here
