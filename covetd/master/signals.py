@@ -57,8 +57,13 @@ class SignalQueue:
                 pass
         except (BlockingIOError, InterruptedError):
             pass
-        pending = list(self._pending)
-        self._pending.clear()
+        # One popleft at a time, never list() then clear(): a handler that runs between
+        # those two (Python runs handlers between any two bytecodes) would append a
+        # signal that clear() then drops, its wake-up byte already read above: a TERM
+        # lost, and a master that never stops.
+        pending = []
+        while self._pending:
+            pending.append(self._pending.popleft())
         return pending
 
     def close(self) -> None:
