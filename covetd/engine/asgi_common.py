@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ..app.requests import Request
 
 __all__ = [
     "ASGI_VERSION",
@@ -67,7 +70,7 @@ class ClientDisconnected(OSError):
     """``send`` after the client went away (ASGI 2.4: a server-specific ``OSError``)."""
 
 
-def add_middleware_results(scope: dict[str, Any], request: Any) -> None:
+def add_middleware_results(scope: dict[str, Any], request: Request) -> None:
     """Put what covetd's middleware found about ``request`` where ASGI apps look for
     it (Starlette's keys), so an ASGI app behind ``sessions`` and ``auth`` sees them:
 

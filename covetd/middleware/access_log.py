@@ -49,6 +49,7 @@ from ..app.responses import Response
 from ..config.errors import InvalidValue, show
 from ..config.fields import setting
 from ..config.types import ListOf, Text
+from . import this_process
 from .base import Handler, Middleware
 
 __all__ = ["AccessLogMiddleware", "AccessLogOptions"]
@@ -153,18 +154,6 @@ class _SecondCache:
 
 _json_string: Callable[[str], str] = json.encoder.encode_basestring
 
-# os.getpid() is a system call (glibc no longer caches it); the pid changes only in a
-# forked child, which updates this.
-_pid = os.getpid()
-
-
-def _update_pid() -> None:
-    global _pid
-    _pid = os.getpid()
-
-
-os.register_at_fork(after_in_child=_update_pid)
-
 
 def _json_text(value: str | None) -> str:
     return "null" if value is None else _json_string(value)
@@ -211,7 +200,7 @@ class _JsonLine:
         return (
             f'{{"ts": "{utc.text if second == utc.second else utc(second)}.'
             f'{_THREE_DIGITS[int((clock - second) * 1000)]}Z", '
-            f'"pid": {_pid}, "request_id": {_json_text(request_id)}, '
+            f'"pid": {this_process.pid}, "request_id": {_json_text(request_id)}, '
             f'"client": {_json_text(client.host if client is not None else None)}, '
             f'"method": {_json_string(request.method)}, "path": {_json_string(request.path)}, '
             f'"query": {_json_string(request.query_string.decode("latin-1"))}, '
@@ -314,7 +303,7 @@ ATOMS: Final[dict[str, Atom]] = {
     "M": lambda e, s: str(int(e.duration * 1000)),
     "D": lambda e, s: str(int(e.duration * 1_000_000)),
     "L": lambda e, s: _decimal_seconds(int(e.duration * 1_000_000)),
-    "p": lambda e, s: f"<{_pid}>",
+    "p": lambda e, s: f"<{this_process.pid}>",
 }
 _PERCENT = re.compile(r"%(%|\(([^)]*)\)s)?")
 _HEADER_ATOM = re.compile(r"\{([!#$%&'*+\-.^_`|~0-9A-Za-z]+)\}([io])")
@@ -395,7 +384,7 @@ class AccessRecord(logging.LogRecord):
 def _record(line: str) -> AccessRecord:
     """Logger.info's record, without the caller lookup (a frame walk)."""
     thread = threading.current_thread()
-    return AccessRecord(line, _pid, thread.ident, thread.name)
+    return AccessRecord(line, this_process.pid, thread.ident, thread.name)
 
 
 class _LineFormatter(logging.Formatter):
@@ -465,7 +454,7 @@ class _BatchingHandler(logging.StreamHandler[Any]):
         super().flush()
 
 
-class _BatchingFileHandler(logging.FileHandler, _BatchingHandler):
+class _BatchingFileHandler(_BatchingHandler, logging.FileHandler):
     """``_BatchingHandler`` on a file, opened on the first line."""
 
     def __init__(self, filename: str) -> None:
@@ -474,10 +463,6 @@ class _BatchingFileHandler(logging.FileHandler, _BatchingHandler):
 
     def _open_stream(self) -> Any:
         return self._open()
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.write_pending()
-        logging.FileHandler.emit(self, record)
 
 
 def _forget_pending_lines() -> None:

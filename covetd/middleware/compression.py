@@ -41,6 +41,7 @@ from ..app.responses import Response
 from ..config.fields import setting
 from ..config.types import Boolean, Choice, ListOf, Size, Text, ValueType, is_int
 from .base import Handler, Middleware
+from .vary import add_vary
 
 __all__ = ["CompressionMiddleware", "GZipMiddleware", "negotiate"]
 
@@ -331,7 +332,7 @@ class CompressionMiddleware(Middleware):
         coding = self._choose(request.raw_headers)
         if coding is None:
             headers = list(response.raw_headers)
-            _add_vary(headers)
+            add_vary(headers, _VARY_VALUE)
             return self._replace(response, response.body, headers)
         if response.streaming:
             if request.method != "HEAD":
@@ -423,23 +424,5 @@ def _compressed_headers(
     result.append(coding.header)
     if length is not None:
         result.append((b"content-length", length))
-    _add_vary(result)
+    add_vary(result, _VARY_VALUE)
     return result
-
-
-def _add_vary(headers: list[tuple[bytes, bytes]]) -> None:
-    """Make ``Vary`` cover Accept-Encoding: added to the first ``Vary`` unless one
-    already names it (or ``*``), else a new field."""
-    first = -1
-    for index, (name, value) in enumerate(headers):
-        if name == b"vary":
-            tokens = {token.strip().lower() for token in value.split(b",")}
-            if b"*" in tokens or b"accept-encoding" in tokens:
-                return
-            if first < 0:
-                first = index
-    if first < 0:
-        headers.append((b"vary", _VARY_VALUE))
-    else:
-        value = headers[first][1]
-        headers[first] = (b"vary", value + b", " + _VARY_VALUE if value.strip() else _VARY_VALUE)

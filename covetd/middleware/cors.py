@@ -26,13 +26,13 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from ..app.datastructures import MutableHeaders
 from ..app.requests import Request
 from ..app.responses import PlainTextResponse, Response
 from ..config.errors import InvalidValue, show
 from ..config.fields import setting
 from ..config.types import Boolean, Duration, ListOf, Optional, Pattern, Text
 from .base import Handler, Middleware
+from .vary import add_vary
 
 __all__ = ["CORSMiddleware"]
 
@@ -42,7 +42,6 @@ _TOKEN = r"[!#$%&'*+.^_`|~0-9A-Za-z-]+"
 _TOKEN_RE = re.compile(_TOKEN)
 # Origins no configuration means to trust: a reserved name (RFC 2606) and sandboxes.
 _UNOWNED_ORIGINS = ("https://covetd-probe.invalid", "http://covetd-probe.invalid", "null")
-_VARY_ORIGIN = (b"vary", b"Origin")
 _ORIGIN = r"[A-Za-z][A-Za-z0-9+.-]*://(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9._~%-]+)(?::\d{1,5})?"
 
 
@@ -156,18 +155,12 @@ class CORSMiddleware(Middleware):
                 break
         if origin is None:  # not a CORS request: nothing to add but Vary
             response = await self.app(request)
-            raw = response.raw_headers
-            for name, _ in raw:
-                if name == b"vary":
-                    add_vary(response.headers, "Origin")
-                    break
-            else:  # what add_vary writes when there is no Vary yet
-                raw.append(_VARY_ORIGIN)
+            add_vary(response.raw_headers, b"Origin")
             return response
         if request.method == "OPTIONS" and "access-control-request-method" in request.headers:
             return self.preflight(request, origin)
         response = await self.app(request)
-        self.allow(response.headers, origin)
+        self.allow(response, origin)
         return response
 
     def origin_allowed(self, origin: str) -> bool:
@@ -175,16 +168,17 @@ class CORSMiddleware(Middleware):
             return True
         return self.origin_regex is not None and self.origin_regex.fullmatch(origin) is not None
 
-    def allow(self, headers: MutableHeaders, origin: str) -> None:
+    def allow(self, response: Response, origin: str) -> None:
         """Add the CORS headers of an allowed origin's (non-preflight) response."""
         if not self.origin_allowed(origin):
-            add_vary(headers, "Origin")
+            add_vary(response.raw_headers, b"Origin")
             return
+        headers = response.headers
         if self.allow_all_origins:
             headers["access-control-allow-origin"] = "*"
         else:
             headers["access-control-allow-origin"] = origin
-            add_vary(headers, "Origin")
+            add_vary(response.raw_headers, b"Origin")
         if self.credentials:
             headers["access-control-allow-credentials"] = "true"
         if self.expose:
@@ -233,12 +227,3 @@ def _requested_headers(request: Request) -> list[str]:
     they fail the check)."""
     values = request.headers.getlist("access-control-request-headers")
     return [name.strip().lower() for name in ",".join(values).split(",") if name.strip()]
-
-
-def add_vary(headers: MutableHeaders, name: str) -> None:
-    """Add ``name`` to ``Vary`` unless it (or ``*``) is already there."""
-    existing = headers.getlist("vary")
-    listed = {item.strip().lower() for value in existing for item in value.split(",")}
-    if "*" in listed or name.lower() in listed:
-        return
-    headers["vary"] = ", ".join([*existing, name]) if existing else name

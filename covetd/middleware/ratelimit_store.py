@@ -51,7 +51,7 @@ import tempfile
 import time
 from typing import Any, NamedTuple
 
-from . import robust_mutex
+from . import robust_mutex, this_process
 from .redis_link import RedisLink
 
 __all__ = ["Decision", "Limit", "LocalStore", "RedisStore"]
@@ -131,17 +131,6 @@ _BUCKET = struct.Struct("<dd")  # a slot's tokens and last update
 _TABLE_NAME = re.compile(r"covetd-ratelimit-(\d+)-(\d+)-[0-9a-f]+\.tbl")
 _SATURATION_LOG_INTERVAL = 60.0
 _PLACES_LIMIT = 4096  # keys whose place a table remembers
-
-# os.getpid() is a system call; the pid changes only in a forked child, which updates it.
-_pid = os.getpid()
-
-
-def _update_pid() -> None:
-    global _pid
-    _pid = os.getpid()
-
-
-os.register_at_fork(after_in_child=_update_pid)
 
 
 class TableError(RuntimeError):
@@ -311,16 +300,16 @@ class LocalStore:
         self._pid = 0
 
     async def take(self, limit: Limit, key: str) -> Decision:
-        return self.table(limit).take(key)
+        return self.take_now(limit, key)
 
     def take_now(self, limit: Limit, key: str) -> Decision:
         """``take``, for callers that know the store is local (no coroutine to make)."""
         return self.table(limit).take(key)
 
     def table(self, limit: Limit) -> LocalTable:
-        if self._pid != _pid:  # first use, or we were forked: reopen
+        if self._pid != this_process.pid:  # first use, or we were forked: reopen
             self._tables = {}
-            self._pid = _pid
+            self._pid = this_process.pid
         table = self._tables.get(limit)
         if table is None:
             directory = self.directory or shared_memory_dir()

@@ -19,7 +19,7 @@ import json
 import time
 import uuid
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import AsyncIterator, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -181,13 +181,21 @@ async def place_members(
     return members
 
 
+@contextlib.asynccontextmanager
+async def members_in(
+    servers: Sequence[Server], room: str, **placement: Any
+) -> AsyncIterator[list[Member]]:
+    """``place_members``'s members for the block, all closed when it ends."""
+    members = await place_members(servers, room, **placement)
+    try:
+        yield members
+    finally:
+        await close_all(members)
+
+
 def one_per_worker(members: Iterable[Member], count: int = 1) -> list[Member]:
     """``count`` members of each (server, pid): the publishers of a test."""
-    chosen: dict[tuple[str, int], list[Member]] = defaultdict(list)
-    for member in members:
-        if len(chosen[member.bucket]) < count:
-            chosen[member.bucket].append(member)
-    return [m for group in chosen.values() for m in group]
+    return [m for group in buckets(members).values() for m in group[:count]]
 
 
 async def exchange(

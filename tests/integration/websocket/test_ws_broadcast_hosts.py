@@ -22,10 +22,9 @@ from support.wsbroadcast import (
     Server,
     assert_delivered,
     buckets,
-    close_all,
     exchange,
+    members_in,
     one_per_worker,
-    place_members,
     run,
     unique_room,
 )
@@ -60,14 +59,11 @@ def test_every_member_of_both_instances_gets_every_message_once_in_order(
 
     async def scenario() -> None:
         room = unique_room(f"{backend}-order")
-        members = await place_members(servers, room, workers=1, per_worker=3)
-        try:
+        async with members_in(servers, room, workers=1, per_worker=3) as members:
             assert {m.server.label for m in members} == {"a", "b"}
             publishers = one_per_worker(members, count=2)  # 2 publishers per instance
             tags = await exchange(publishers, members, COUNT)
             assert_delivered(members, tags, COUNT)
-        finally:
-            await close_all(members)
 
     run(scenario())
 
@@ -78,13 +74,10 @@ def test_two_workers_per_instance_share_the_room_too(covetd: Any, backend: str) 
 
     async def scenario() -> None:
         room = unique_room(f"{backend}-workers")
-        members = await place_members(servers, room, workers=2, per_worker=2)
-        try:
+        async with members_in(servers, room, workers=2, per_worker=2) as members:
             assert len(buckets(members)) == 4
             tags = await exchange(one_per_worker(members), members, COUNT)
             assert_delivered(members, tags, COUNT)
-        finally:
-            await close_all(members)
 
     run(scenario())
 
@@ -95,8 +88,7 @@ def test_presence_is_per_instance_and_leave_stops_delivery(covetd: Any, backend:
 
     async def scenario() -> None:
         room = unique_room(f"{backend}-presence")
-        members = await place_members(servers, room, workers=1, per_worker=2)
-        try:
+        async with members_in(servers, room, workers=1, per_worker=2) as members:
             async with httpx.AsyncClient() as http:
                 for process, _ in started:
                     answer = (await http.get(f"{process.url}/count/{room}")).json()
@@ -107,8 +99,6 @@ def test_presence_is_per_instance_and_leave_stops_delivery(covetd: Any, backend:
             tags = await exchange(one_per_worker(stayed), stayed, 50)
             assert_delivered(stayed, tags, 50)
             assert not set(tags) & set(leaver.received)
-        finally:
-            await close_all(members)
 
     run(scenario())
 
@@ -119,8 +109,7 @@ def test_broadcast_from_a_background_task_reaches_both_instances(covetd: Any, ba
 
     async def scenario() -> None:
         room = unique_room(f"{backend}-background")
-        members = await place_members(servers, room, workers=1, per_worker=2)
-        try:
+        async with members_in(servers, room, workers=1, per_worker=2) as members:
             async with httpx.AsyncClient() as http:
                 response = await http.post(
                     f"{started[1][0].url}/background/{room}?tag=http&count={COUNT}"
@@ -128,8 +117,6 @@ def test_broadcast_from_a_background_task_reaches_both_instances(covetd: Any, ba
             assert response.status_code == 202
             await asyncio.gather(*(m.wait_ends(["http"]) for m in members))
             assert_delivered(members, ["http"], COUNT)
-        finally:
-            await close_all(members)
 
     run(scenario())
 
@@ -141,8 +128,7 @@ def test_postgres_refuses_a_message_over_the_notify_limit_and_delivers_none(
 
     async def scenario() -> None:
         room = unique_room("postgres-limit")
-        members = await place_members(servers, room, workers=1, per_worker=2)
-        try:
+        async with members_in(servers, room, workers=1, per_worker=2) as members:
             answer = await members[0].command("big", size=9000)
             assert answer["event"] == "error", answer
             assert "too large for the postgres backend" in answer["error"], answer
@@ -153,7 +139,5 @@ def test_postgres_refuses_a_message_over_the_notify_limit_and_delivers_none(
                 await member.wait_until(lambda m: m.raw, "the message that fits")
                 sizes = [len(raw) for raw in member.raw]
                 assert sizes == [7000], (member, sizes)  # and never the 9000 one
-        finally:
-            await close_all(members)
 
     run(scenario())

@@ -27,6 +27,7 @@ from support.wsbroadcast import (
     buckets,
     close_all,
     exchange,
+    members_in,
     one_per_worker,
     place_members,
     run,
@@ -51,14 +52,11 @@ def test_every_member_on_both_workers_gets_every_message_once_in_order(
 
     async def scenario() -> None:
         room = unique_room("order")
-        members = await place_members([server], room, workers=2, per_worker=3)
-        try:
+        async with members_in([server], room, workers=2, per_worker=3) as members:
             assert len(buckets(members)) == 2
             publishers = one_per_worker(members, count=2)  # 2 publishers per worker
             tags = await exchange(publishers, members, COUNT)
             assert_delivered(members, tags, COUNT)
-        finally:
-            await close_all(members)
 
     run(scenario())
 
@@ -70,8 +68,7 @@ def test_presence_counts_are_per_worker_and_follow_leave_and_disconnect(
 
     async def scenario() -> None:
         room = unique_room("presence")
-        members = await place_members([server], room, workers=2, per_worker=3)
-        try:
+        async with members_in([server], room, workers=2, per_worker=3) as members:
             grouped = buckets(members)
             for group in grouped.values():
                 answer = await group[0].command("count")
@@ -95,8 +92,6 @@ def test_presence_counts_are_per_worker_and_follow_leave_and_disconnect(
             assert not set(tags) & set(leaver.received), leaver.received
             rejoined = await leaver.command("join")
             assert rejoined["count"] == len(first) - 1
-        finally:
-            await close_all(members)
 
     run(scenario())
 
@@ -106,8 +101,7 @@ def test_broadcast_from_a_background_task_reaches_both_workers(covetd: Any, tmp_
 
     async def scenario() -> None:
         room = unique_room("background")
-        members = await place_members([server], room, workers=2, per_worker=2)
-        try:
+        async with members_in([server], room, workers=2, per_worker=2) as members:
             # From a task a handler started (the handler goes on reading) ...
             tags = await exchange(one_per_worker(members), members, COUNT, op="spawn")
             assert_delivered(members, tags, COUNT)
@@ -117,8 +111,6 @@ def test_broadcast_from_a_background_task_reaches_both_workers(covetd: Any, tmp_
             assert response.status_code == 202
             await asyncio.gather(*(m.wait_ends(["http"]) for m in members))
             assert_delivered(members, ["http"], COUNT)
-        finally:
-            await close_all(members)
 
     run(scenario())
 
@@ -174,8 +166,7 @@ def test_after_kill_9_of_a_worker_the_survivor_and_the_replacement_share_the_roo
 
     async def scenario() -> None:
         room = unique_room("restart")
-        members = await place_members([server], room, workers=2, per_worker=2)
-        try:
+        async with members_in([server], room, workers=2, per_worker=2) as members:
             tags = await exchange(one_per_worker(members), members, 20, label="before")
             assert_delivered(members, tags, 20)
             victim = members[0].pid
@@ -200,8 +191,6 @@ def test_after_kill_9_of_a_worker_the_survivor_and_the_replacement_share_the_roo
                 what="the dead worker's socket to be removed",
             )
             assert (sockets / f"{replacement}.sock").exists()
-        finally:
-            await close_all(members)
 
     run(scenario())
     assert covetd_server.stop() == 0
