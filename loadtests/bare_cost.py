@@ -7,6 +7,7 @@ in-process CPU time per request, minimum of ``--repeat`` runs.
     python loadtests/bare_cost.py            # both
     python loadtests/bare_cost.py --time     # only µs/req
     python loadtests/bare_cost.py --instr    # only instructions/req
+    python loadtests/bare_cost.py --path /json --asgi ../shared/tools/bench/apps/asgi_raw.py:app
 """
 
 from __future__ import annotations
@@ -22,11 +23,11 @@ HERE = Path(__file__).resolve().parent
 MW_COST = HERE / "mw_cost.py"
 
 
-def instructions(requests: int) -> float:
+def instructions(requests: int, what: list[str]) -> float:
     counts = []
     for n in (requests, 3 * requests):
         command = ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null"]
-        command += [sys.executable, str(MW_COST), "--one", "-", "--requests", str(n)]
+        command += [sys.executable, str(MW_COST), "--one", "-", "--requests", str(n), *what]
         env = {**os.environ, "PYTHONHASHSEED": "0"}  # fewer run-to-run differences
         done = subprocess.run(command, capture_output=True, text=True, check=True, env=env)
         match = re.search(r"Collected : (\d+)", done.stderr)
@@ -36,13 +37,14 @@ def instructions(requests: int) -> float:
     return (counts[1] - counts[0]) / (2 * requests)
 
 
-def micros(repeat: int, requests: int) -> tuple[float, float, float, float]:
+def micros(repeat: int, requests: int, path: str, asgi: str) -> tuple[float, float, float, float]:
+    app = f"m._load_app({asgi!r})" if asgi else "None"
     code = (
         "import sys, asyncio, uvloop, statistics; sys.argv=['x'];"
         f"sys.path[:0]=[{str(HERE)!r}];"
         "import mw_cost as m;"
         "c=m.SuspendCounter(); c.install();"
-        f"b=m.Bench(m.raw_request([]), {requests}, c);"
+        f"b=m.Bench(m.raw_request([], {path!r}), {requests}, c, {app});"
         f"best, med = uvloop.run(b.best([], {repeat}));"
         "print(best.micros, med, best.suspended, best.garbage)"
     )
@@ -59,13 +61,16 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=20000)
     parser.add_argument("--instr-requests", type=int, default=640)
     parser.add_argument("--label", default="")
+    parser.add_argument("--path", default="/plaintext", help="what the requests GET")
+    parser.add_argument("--asgi", default="", metavar="FILE:APP", help="this ASGI app instead")
     args = parser.parse_args()
     both = not (args.time or args.instr)
+    what = ["--path", args.path, *(["--asgi", args.asgi] if args.asgi else [])]
     parts = [f"{args.label:24s}"]
     if args.instr or both:
-        parts.append(f"instr/req {instructions(args.instr_requests):9.0f}")
+        parts.append(f"instr/req {instructions(args.instr_requests, what):9.0f}")
     if args.time or both:
-        best, median, suspended, garbage = micros(args.repeat, args.requests)
+        best, median, suspended, garbage = micros(args.repeat, args.requests, args.path, args.asgi)
         parts.append(f"us/req min {best:6.2f} median {median:6.2f}")
         parts.append(f"suspended {suspended:.0%} garbage {garbage:.1f}")
     print("  ".join(parts), flush=True)

@@ -40,6 +40,7 @@ import math
 import os
 import pstats
 import re
+import runpy
 import shutil
 import statistics
 import subprocess
@@ -61,6 +62,7 @@ from bench_app import app  # noqa: E402
 from covetd.config import load_config  # noqa: E402
 from covetd.config.middleware import MiddlewareEntry  # noqa: E402
 from covetd.engine import driver  # noqa: E402
+from covetd.engine.asgi import AsgiRunner  # noqa: E402
 from covetd.engine.native import NativeRunner  # noqa: E402
 from covetd.engine.server import HttpServer  # noqa: E402
 from covetd.middleware.pipeline import build_chain  # noqa: E402
@@ -153,8 +155,8 @@ def _expand(value: Any) -> Any:
     return value
 
 
-def raw_request(headers: Sequence[str]) -> bytes:
-    lines = ["GET /plaintext HTTP/1.1", "Host: 127.0.0.1:8080", "User-Agent: wrk", *headers]
+def raw_request(headers: Sequence[str], path: str = "/plaintext") -> bytes:
+    lines = [f"GET {path} HTTP/1.1", "Host: 127.0.0.1:8080", "User-Agent: wrk", *headers]
     return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
 
 
@@ -170,15 +172,19 @@ class Cost:
 class Bench:
     """Feeds ``requests`` requests through a chain and measures them."""
 
-    def __init__(self, request: bytes, requests: int, counter: SuspendCounter) -> None:
+    def __init__(
+        self, request: bytes, requests: int, counter: SuspendCounter, asgi_app: Any = None
+    ) -> None:
         self.request = request
+        self.asgi_app = asgi_app  # measure this ASGI app (no chain) instead of bench_app
         self.rounds = max(1, requests // CONNECTIONS)
         self.counter = counter
         self.config = load_config(None)
 
     async def measure(self, stack: Stack, profile: cProfile.Profile | None = None) -> Cost:
         chain = build_chain([MiddlewareEntry(name, options) for name, options in stack], app.handle)
-        server = HttpServer(NativeRunner(chain), self.config.http)
+        runner = NativeRunner(chain) if self.asgi_app is None else AsgiRunner(self.asgi_app)
+        server = HttpServer(runner, self.config.http)
         conns = []
         for _ in range(CONNECTIONS):
             protocol, transport = server._new_protocol(), FakeTransport()
@@ -269,7 +275,9 @@ def instructions(args: argparse.Namespace, chosen: list[tuple[str, Stack]]) -> N
 def _instructions(args: argparse.Namespace, selection: str, requests: int) -> int:
     command = ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null", sys.executable]
     command += [__file__, "--one", selection, "--requests", str(requests), "--config"]
-    command += [str(args.config), "--loop", args.loop]
+    command += [str(args.config), "--loop", args.loop, "--path", args.path]
+    if args.asgi:
+        command += ["--asgi", args.asgi]
     for header in args.header:
         command += ["-H", header]
     done = subprocess.run(command, capture_output=True, text=True, check=True)
@@ -283,7 +291,8 @@ async def run(args: argparse.Namespace) -> None:
     stack = load_stack(args.config)
     counter = SuspendCounter()
     counter.install()
-    bench = Bench(raw_request(args.header), args.requests, counter)
+    asgi_app = _load_app(args.asgi) if args.asgi else None
+    bench = Bench(raw_request(args.header, args.path), args.requests, counter, asgi_app)
     if args.one is not None:  # one run of one selection, for --instructions
         await bench.measure([entry for entry in stack if entry[0] in args.one.split(",")])
         return
@@ -306,6 +315,13 @@ async def run(args: argparse.Namespace) -> None:
     for name, selected in chosen:
         cost, median = await bench.best(selected, args.repeat)
         print(_row(name, cost, median, base), flush=True)
+
+
+def _load_app(spec: str) -> Any:
+    """``path/to/file.py:attr`` (the bench harness's apps are files, not modules)."""
+    path, _, attr = spec.rpartition(":")
+    namespace = runpy.run_path(path)
+    return namespace[attr or "app"]
 
 
 def _row(name: str, cost: Cost, median: float, base: Cost | None) -> str:
@@ -336,6 +352,10 @@ def main() -> None:
         "--instructions", action="store_true", help="instructions per request (valgrind)"
     )
     parser.add_argument("--loop", choices=("uvloop", "asyncio"), default="uvloop")
+    parser.add_argument("--path", default="/plaintext", help="what the requests GET")
+    parser.add_argument(
+        "--asgi", metavar="FILE:APP", help="measure this ASGI app, bare, instead of bench_app"
+    )
     parser.add_argument("--one", help=argparse.SUPPRESS)  # a child of --instructions
     args = parser.parse_args()
     if args.requests is None:
