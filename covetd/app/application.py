@@ -7,9 +7,7 @@ it too.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
-import functools
 import inspect
 import logging
 from collections.abc import Callable, Coroutine, Mapping
@@ -17,9 +15,10 @@ from contextlib import AbstractAsyncContextManager
 from typing import Any, TypeVar
 
 from .datastructures import State
+from .dispatch import Dispatcher, to_response
 from .exceptions import ClientDisconnect, HTTPException
 from .requests import Request
-from .responses import JSONResponse, PlainTextResponse, Response, json_response, text_response
+from .responses import JSONResponse, PlainTextResponse, Response
 from .routing import (
     CALL_NOTHING,
     CALL_PARAMS,
@@ -38,8 +37,6 @@ error_log = logging.getLogger("covetd.error")
 Lifespan = Callable[["Covet"], AbstractAsyncContextManager[Mapping[str, Any] | None]]
 ExceptionHandler = Callable[[Request, Exception], Any]
 F = TypeVar("F", bound=Callable[..., Any])
-
-_OCTET_STREAM = "application/octet-stream"
 
 
 class Covet:
@@ -65,7 +62,9 @@ class Covet:
         self._handlers_by_status: dict[int, ExceptionHandler] = {}
         self._handlers_by_class: dict[type[BaseException], ExceptionHandler] = {}
         self._middleware: list[tuple[type[Any], Any]] = []
-        #: The native entry point: routing, wrapped by ``add_middleware``'s middleware.
+        #: The native entry point: routing (``Dispatcher``), wrapped by
+        #: ``add_middleware``'s middleware.
+        self._dispatch = Dispatcher(self).dispatch
         self.handle: Callable[[Request], Coroutine[Any, Any, Response]] = self._dispatch
 
     # -- routes (delegated to the app's router) ----------------------------------------
@@ -238,36 +237,7 @@ class Covet:
             handler = middleware_cls(handler, middleware_options)
         self.handle = handler
 
-    # -- the native entry point (hot path) ---------------------------------------------
-
-    async def _dispatch(self, request: Request) -> Response:
-        request.app = self
-        if request.websocket_channel is not None:
-            return await self._dispatch_websocket(request)
-        try:
-            route, params = self.router.resolve(request.method, request.path)
-            request.route = route
-            request.path_params = params
-            if route.passed_params is not None:
-                params = {name: params[name] for name in route.passed_params}
-            endpoint = route.endpoint
-            if route.is_async:
-                style = route.call_style
-                if style == CALL_REQUEST:
-                    result = await endpoint(request)
-                elif style == CALL_NOTHING:
-                    result = await endpoint()
-                elif style == CALL_PARAMS:
-                    result = await endpoint(**params)
-                else:
-                    result = await endpoint(request, **params)
-            else:
-                result = await _run_sync(route, request, params)
-            if isinstance(result, Response):
-                return result
-            return to_response(result)
-        except Exception as exc:
-            return await self._handle_error(request, exc)
+    # -- WebSockets (``Dispatcher`` hands them here) ---------------------------------------
 
     async def _dispatch_websocket(self, request: Request) -> Response:
         """Run a WebSocket handler; its end is a ``WebSocketEnded`` marker response.
@@ -319,26 +289,6 @@ class Covet:
         await serve_asgi(self, scope, receive, send)
 
 
-def to_response(result: Any) -> Response:
-    """Turn what a handler returned into a Response (dict/list → JSON, str → text)."""
-    kind = type(result)
-    if kind is dict or kind is list:
-        return json_response(result)
-    if kind is str:
-        return text_response(result)
-    if isinstance(result, Response):
-        return result
-    if kind is bytes:
-        return Response(result, media_type=_OCTET_STREAM)
-    if result is None:
-        return Response(status_code=204)
-    if isinstance(result, dict | list | tuple):
-        return JSONResponse(result)
-    raise TypeError(
-        f"a handler returned {kind.__name__}; return a Response, dict, list, str or bytes"
-    )
-
-
 async def _call_handler(route: Route, subject: Any, params: dict[str, Any]) -> Any:
     """Call a route's endpoint in its call style (``subject``: request or WebSocket)."""
     endpoint = route.endpoint
@@ -350,22 +300,6 @@ async def _call_handler(route: Route, subject: Any, params: dict[str, Any]) -> A
     if style == CALL_PARAMS:
         return await endpoint(**params)
     return await endpoint(subject, **params)
-
-
-async def _run_sync(route: Route, request: Request, params: dict[str, Any]) -> Any:
-    """Plain ``def`` handlers run in the default thread pool, never on the event loop."""
-    style = route.call_style
-    endpoint = route.endpoint
-    call: Callable[[], Any]
-    if style == CALL_REQUEST:
-        call = functools.partial(endpoint, request)
-    elif style == CALL_NOTHING:
-        call = endpoint
-    elif style == CALL_PARAMS:
-        call = functools.partial(endpoint, **params)
-    else:
-        call = functools.partial(endpoint, request, **params)
-    return await asyncio.to_thread(call)
 
 
 async def _call(func: Callable[..., Any], *args: Any) -> Any:

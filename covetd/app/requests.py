@@ -58,12 +58,6 @@ class _NoBody:
 NO_BODY: BodyChannel = _NoBody()
 
 
-def decode_path(raw_path: bytes) -> str:
-    if b"%" in raw_path:
-        return unquote(raw_path.decode("latin-1"))
-    return raw_path.decode("latin-1")
-
-
 class Request(RequestHead):
     """An HTTP request as a handler sees it.
 
@@ -91,25 +85,6 @@ class Request(RequestHead):
     _json_loaded = False
     _form: FormData | None = None
     _stream_consumed = False
-
-    def __init__(
-        self,
-        method: str,
-        raw_path: bytes,
-        query_string: bytes = b"",
-        http_version: str = "1.1",
-        raw_headers: list[tuple[bytes, bytes]] | None = None,
-        keep_alive: bool = True,
-    ) -> None:
-        # The parser calls this with the six head facts (the hot path); ``build``
-        # also takes the connection facts.
-        self.method = method
-        self.raw_path = raw_path
-        self.path = raw_path.decode("latin-1") if raw_path.find(b"%") < 0 else decode_path(raw_path)
-        self.query_string = query_string
-        self.http_version = http_version
-        self.raw_headers = raw_headers if raw_headers is not None else []
-        self.keep_alive = keep_alive
 
     @classmethod
     def build(

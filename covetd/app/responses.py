@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import json
 from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator, Mapping
 from http.cookies import CookieError, SimpleCookie
 from typing import Any, ClassVar, Literal
 from urllib.parse import quote
 
 from .datastructures import MutableHeaders, encode_header
+from .json_encoding import json_encode
 
 __all__ = [
     "HTMLResponse",
@@ -164,28 +164,6 @@ class HTMLResponse(Response):
     media_type = "text/html"
 
 
-# The C encoder json.dumps builds on every call, built once: compact, UTF-8, no NaN.
-# (No circular-reference check: a cycle ends in RecursionError, answered 500.)
-def _not_serializable(value: Any) -> Any:
-    raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
-
-
-_json_iterencode = (
-    json.encoder.c_make_encoder(  # type: ignore[attr-defined]
-        None, _not_serializable, json.encoder.encode_basestring, None, ":", ",", False, False, False
-    )
-    if getattr(json.encoder, "c_make_encoder", None)
-    else None
-)
-_json_fallback = json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode
-
-
-def json_encode(content: Any) -> bytes:
-    if _json_iterencode is not None:
-        return "".join(_json_iterencode(content, 0)).encode("utf-8")
-    return _json_fallback(content).encode("utf-8")
-
-
 class JSONResponse(Response):
     """``content`` serialised as compact UTF-8 JSON (NaN and Infinity refused)."""
 
@@ -194,31 +172,6 @@ class JSONResponse(Response):
 
     def render(self, content: Any) -> bytes:
         return json_encode(content)
-
-
-_new_response = object.__new__
-
-
-def text_response(text: str) -> PlainTextResponse:
-    """``PlainTextResponse(text)``, built without the general constructor (hot path)."""
-    response: PlainTextResponse = _new_response(PlainTextResponse)
-    body = response.body = text.encode("utf-8")
-    response.status_code = 200
-    response.raw_headers = [_TEXT_TYPE, (b"content-length", b"%d" % len(body))]
-    return response
-
-
-def json_response(content: Any) -> JSONResponse:
-    """``JSONResponse(content)``, built without the general constructor (hot path)."""
-    response: JSONResponse = _new_response(JSONResponse)
-    body = response.body = json_encode(content)
-    response.status_code = 200
-    response.raw_headers = [_JSON_TYPE, (b"content-length", b"%d" % len(body))]
-    return response
-
-
-_TEXT_TYPE = content_type_header("text/plain", "utf-8")
-_JSON_TYPE = content_type_header("application/json", "utf-8")
 
 
 class RedirectResponse(Response):

@@ -21,7 +21,7 @@ from covetd import (
     Response,
     StreamingResponse,
 )
-from covetd.app.application import to_response
+from covetd.app.dispatch import to_response
 
 
 def headers_of(response: Response) -> dict[str, str]:
