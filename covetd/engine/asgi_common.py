@@ -8,13 +8,16 @@ from __future__ import annotations
 
 import re
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final
+
+from ..mypyc_attr import mypyc_attr
 
 if TYPE_CHECKING:
     from ..app.requests import Request
 
 __all__ = [
     "ASGI_VERSION",
+    "DISCONNECT",
     "AsgiApp",
     "ClientDisconnected",
     "Message",
@@ -29,11 +32,13 @@ Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 AsgiApp = Callable[[dict[str, Any], Receive, Send], Awaitable[None]]
 
-ASGI_VERSION = {"version": "3.0", "spec_version": "2.4"}
-_TOKEN = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
-_FORBIDDEN_IN_VALUE = re.compile(rb"[\r\n\x00]")
-_checked_names: dict[bytes, bytes] = {}
-_MAX_CHECKED_NAMES = 4096
+#: What ``receive`` returns once the client is gone (or the request is over).
+DISCONNECT: Final[Message] = {"type": "http.disconnect"}
+ASGI_VERSION: Final = {"version": "3.0", "spec_version": "2.4"}
+_TOKEN: Final = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+_FORBIDDEN_IN_VALUE: Final = re.compile(rb"[\r\n\x00]")
+_checked_names: Final[dict[bytes, bytes]] = {}
+_MAX_CHECKED_NAMES: Final = 4096
 
 
 def _checked_name(name: bytes) -> bytes:
@@ -66,6 +71,7 @@ def response_headers(raw: Any) -> tuple[list[tuple[bytes, bytes]], bool]:
     return headers, has_length
 
 
+@mypyc_attr(native_class=False)  # compiled, a subclass of a builtin must stay a Python class
 class ClientDisconnected(OSError):
     """``send`` after the client went away (ASGI 2.4: a server-specific ``OSError``)."""
 

@@ -33,7 +33,9 @@ from ..app.application import Covet
 from ..app.routing import WEBSOCKET
 from ..config import Config, ConfigError, TlsConfig
 from ..config.masking import mask_url
-from ..engine.asgi import AsgiEndpoint, AsgiLifespan, AsgiRunner, LifespanFailure
+from ..engine.asgi import AsgiRunner
+from ..engine.asgi_endpoint import AsgiEndpoint
+from ..engine.asgi_lifespan import AsgiLifespan, LifespanFailure
 from ..engine.events import EngineObserver, ObserverGroup
 from ..engine.native import NativeRunner
 from ..engine.protocol import HttpProtocol
