@@ -36,7 +36,7 @@ test: lint typecheck pytest
 # Optional: compile the HTTP hot path (setup.py's NATIVE_MODULES) with mypyc; needs a C
 # compiler and the Python headers. The .so files sit next to the .py files and win the
 # import; `make pure` removes them. `make test` tests whichever is there.
-native: $(STAMP)
+native: $(STAMP) pure  # from scratch: an unchanged module's old .so would look stale
 	COVETD_MYPYC=1 $(BIN)/python setup.py -q build_ext --inplace
 
 pure:

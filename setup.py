@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 
-from setuptools import setup
+from setuptools import Extension, setup
 
 # The modules every plaintext request runs through (loadtests/bare_cost.py measures
 # them). Only fully typed modules whose classes behave the same compiled belong here;
@@ -23,6 +23,18 @@ NATIVE_MODULES = [
     "covetd/engine/protocol.py",
     "covetd/engine/server.py",
     "covetd/engine/native.py",
+    "covetd/engine/asgi.py",
+    "covetd/engine/asgi_common.py",
+    "covetd/app/head.py",
+    "covetd/app/dispatch.py",
+    "covetd/app/json_encoding.py",
+]
+
+
+# Hand-written C for what mypyc cannot express (each has a Python twin that is used
+# when it is not built).
+C_EXTENSIONS = [
+    Extension("covetd.engine._first_step", ["covetd/engine/_first_step.c"]),
 ]
 
 
@@ -34,7 +46,8 @@ def ext_modules() -> list[object]:
     # One shared library inside the package (not a hash-named top-level module).
     # COVETD_MYPYC_MODULES="a.py b.py": another set, for experiments (bare_cost.py).
     modules = os.environ.get("COVETD_MYPYC_MODULES", "").split() or NATIVE_MODULES
-    return list(mypycify(modules, opt_level="3", group_name="covetd._native"))
+    compiled = list(mypycify(modules, opt_level="3", group_name="covetd._native"))
+    return [*compiled, *C_EXTENSIONS]
 
 
 setup(ext_modules=ext_modules())

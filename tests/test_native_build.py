@@ -4,6 +4,8 @@ must keep, checked on the source (whether or not they are compiled right now).""
 from __future__ import annotations
 
 import ast
+import asyncio
+import contextvars
 import importlib
 from pathlib import Path
 
@@ -56,3 +58,37 @@ def test_compiled_module_is_not_stale(path: str) -> None:
         assert compiled.stat().st_mtime >= source.stat().st_mtime, (
             f"{compiled.name} is older than {path}: run `make native` again (or `make pure`)"
         )
+
+
+def test_c_first_step_matches_context_run() -> None:
+    """The native build's C first step (engine/_first_step.c) does what
+    ``context.run(coro.send, None)`` does, reporting the finish instead of raising."""
+    first_step_module = pytest.importorskip("covetd.engine._first_step")
+    first_step = first_step_module.first_step
+    variable: contextvars.ContextVar[str] = contextvars.ContextVar("variable", default="outer")
+
+    async def finishes() -> str:
+        variable.set("inner")
+        return "result"
+
+    context = contextvars.copy_context()
+    assert first_step(context, finishes()) == (True, "result")
+    assert context[variable] == "inner" and variable.get() == "outer"
+
+    async def suspends() -> None:
+        await asyncio.sleep(0)
+
+    coro = suspends()
+    finished, yielded = first_step(contextvars.copy_context(), coro)
+    assert finished is False and yielded is None  # asyncio.sleep(0) yields None
+    coro.close()
+
+    async def fails() -> None:
+        raise KeyError("boom")
+
+    with pytest.raises(KeyError, match="boom"):
+        first_step(contextvars.copy_context(), fails())
+    never_run = finishes()
+    with pytest.raises(TypeError):
+        first_step(None, never_run)
+    never_run.close()

@@ -21,7 +21,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING, Final, cast
 
 from ..app.datastructures import Address
 from ..app.head import RequestHead
@@ -41,15 +41,25 @@ __all__ = ["HttpProtocol"]
 
 error_log = logging.getLogger("covetd.error")
 
+# Module constants are Final: the native build then reads them as C constants
+# instead of looking them up in the module's dict on every request.
+
 # Why reading is paused (bit flags; reading resumes when none is left).
-PAUSE_PIPELINE, PAUSE_BODY, PAUSE_WRITE = 1, 2, 4
+PAUSE_PIPELINE: Final = 1
+PAUSE_BODY: Final = 2
+PAUSE_WRITE: Final = 4
 # What the connection's single deadline is for.
-NO_TIMEOUT, HEAD_TIMEOUT, BODY_TIMEOUT, IDLE_TIMEOUT, SEND_TIMEOUT, LINGER_TIMEOUT = range(6)
+NO_TIMEOUT: Final = 0
+HEAD_TIMEOUT: Final = 1
+BODY_TIMEOUT: Final = 2
+IDLE_TIMEOUT: Final = 3
+SEND_TIMEOUT: Final = 4
+LINGER_TIMEOUT: Final = 5
 # After an answer that leaves client bytes unread (an error, an unread body), keep
 # reading and dropping for this long before closing: closing with unread data makes
 # the kernel send RST, which can destroy the answer before the client reads it
 # (nginx's lingering close).
-LINGER_SECONDS = 2.0
+LINGER_SECONDS: Final = 2.0
 
 
 class HttpProtocol(asyncio.Protocol):
@@ -170,12 +180,12 @@ class HttpProtocol(asyncio.Protocol):
         request.server = self.sockname
         if self.server.scheme != "http":
             request.scheme = self.server.scheme
-        if request.has_body:
+        if head.has_body:
             self.parsing = cycle
             self._set_deadline(BODY_TIMEOUT, self.server.body_timeout)
         else:
             self.deadline, self.timeout_kind = 0.0, NO_TIMEOUT
-        if request.upgrade is not None and self._upgrade(cycle) is False:
+        if head.upgrade is not None and self._upgrade(cycle) is False:
             return
         if self.server.observer is not None:
             cycle.started_at = self.loop.time()

@@ -23,7 +23,7 @@ an incomplete head never makes the parser hold more than about
 from __future__ import annotations
 
 import re
-from typing import Any, Protocol
+from typing import Any, Final, Protocol
 
 import httptools
 
@@ -42,15 +42,15 @@ from .limits import Limits
 __all__ = ["ParserListener", "RequestHead", "RequestParser"]
 
 # Interned method names: no decode per request for the common ones.
-_METHODS = {
+_METHODS: Final = {
     m.encode(): m
     for m in ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE", "CONNECT")
 }
 # RFC 9110 §7.2 / RFC 3986 §3.2.2: uri-host [ ":" port ] (empty allowed, §7.2).
-_HOST = re.compile(rb"(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9\-._~%!$&'()*+,;=]*)(?::[0-9]*)?")
+_HOST: Final = re.compile(rb"(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9\-._~%!$&'()*+,;=]*)(?::[0-9]*)?")
 # Headers that change how a request is framed or answered; any other header is just
 # stored. (Host is counted separately: every HTTP/1.1 request has one.)
-_FRAMING = frozenset(
+_FRAMING: Final = frozenset(
     {b"content-length", b"transfer-encoding", b"expect", b"connection", b"upgrade"}
 )
 
@@ -325,8 +325,8 @@ class RequestParser:
                 head.upgrade = upgrade.strip().lower()
 
 
-_valid_hosts: set[bytes] = set()  # Host values seen valid (a server sees a few, repeatedly)
-_MAX_VALID_HOSTS = 1024
+_valid_hosts: Final[set[bytes]] = set()  # Host values seen valid (a server sees a few, repeatedly)
+_MAX_VALID_HOSTS: Final = 1024
 
 
 def _check_host(value: bytes) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from email.utils import formatdate
 from http import HTTPStatus
+from typing import Final
 
 __all__ = [
     "CONTINUE",
@@ -20,13 +21,13 @@ __all__ = [
     "status_line",
 ]
 
-CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
-LAST_CHUNK = b"0\r\n\r\n"
-_CLOSE = b"connection: close\r\n"
-_KEEP_ALIVE = b"connection: keep-alive\r\n"
-_CHUNKED = b"transfer-encoding: chunked\r\n"
+CONTINUE: Final = b"HTTP/1.1 100 Continue\r\n\r\n"
+LAST_CHUNK: Final = b"0\r\n\r\n"
+_CLOSE: Final = b"connection: close\r\n"
+_KEEP_ALIVE: Final = b"connection: keep-alive\r\n"
+_CHUNKED: Final = b"transfer-encoding: chunked\r\n"
 
-STATUS_LINES: dict[int, bytes] = {
+STATUS_LINES: Final[dict[int, bytes]] = {
     s.value: f"HTTP/1.1 {s.value} {s.phrase}\r\n".encode("ascii") for s in HTTPStatus
 }
 
@@ -69,7 +70,7 @@ class Preamble:
 
 
 # The end of a head, by (keep_alive, chunked, http10).
-HEAD_TAILS = {
+HEAD_TAILS: Final = {
     (keep_alive, chunked, http10): (
         (_CHUNKED if chunked else b"")
         + (_CLOSE if not keep_alive else _KEEP_ALIVE if http10 else b"")
