@@ -7,6 +7,19 @@ STAMP := $(VENV)/.covetd-installed
 
 .PHONY: run test lint typecheck pytest bench autobahn docs clean verify-deploy verify-deploy-static native pure
 
+# The native build: setup.py's NATIVE_MODULES compiled with mypyc, plus its C helpers.
+# `make run` and `make test` (re)make it whenever one of its sources changed, so a
+# compiled module never runs older code than its .py. Without a C compiler and the
+# Python headers covetd stays pure Python (same behaviour, slower; docs/performance.md).
+# COVETD_PURE=1 skips it; `make pure` removes it.
+NATIVE_STAMP := build/.covetd-native
+NATIVE_SOURCES := setup.py $(shell grep -oE '"covetd/[A-Za-z0-9_/]+\.(py|c)"' setup.py | tr -d '"')
+ifeq ($(COVETD_PURE),1)
+NATIVE :=
+else
+NATIVE := $(NATIVE_STAMP)
+endif
+
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
 	  { echo "covetd needs Python 3.11+ (found: $$($(PYTHON) --version 2>&1))"; exit 1; }
@@ -18,7 +31,7 @@ $(STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install -q -e '.[test]'
 	touch $@
 
-run: $(STAMP)
+run: $(STAMP) $(NATIVE)
 	$(BIN)/covetd -c config/covetd.yaml
 
 lint: $(STAMP)
@@ -28,16 +41,28 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-pytest: $(STAMP)
+pytest: $(STAMP) $(NATIVE)
 	$(BIN)/pytest
 
 test: lint typecheck pytest
 
-# Optional: compile the HTTP hot path (setup.py's NATIVE_MODULES) with mypyc; needs a C
-# compiler and the Python headers. The .so files sit next to the .py files and win the
-# import; `make pure` removes them. `make test` tests whichever is there.
-native: $(STAMP) pure  # from scratch: an unchanged module's old .so would look stale
-	COVETD_MYPYC=1 $(BIN)/python setup.py -q build_ext --inplace
+# The .so files sit next to the .py files and win the import. Built from scratch: an
+# unchanged module's old .so would look stale next to a newer source.
+$(NATIVE_STAMP): $(STAMP) $(NATIVE_SOURCES)
+	@if $(BIN)/python -c 'import sysconfig, os, shutil, sys; \
+	    sys.exit(not (shutil.which("cc") and os.path.exists(sysconfig.get_paths()["include"] + "/Python.h")))'; then \
+	  $(MAKE) --no-print-directory native; \
+	else \
+	  echo "note: no C compiler or Python headers (apt-get install gcc python3-dev): covetd runs as pure Python"; \
+	  mkdir -p build && touch $@; \
+	fi
+
+native: $(STAMP) pure
+	@echo "compiling the native build (mypyc, ~20 s; COVETD_PURE=1 skips it)"
+	COVETD_MYPYC=1 $(BIN)/python setup.py -q build_ext --inplace > build-native.log 2>&1 \
+	  || { tail -20 build-native.log; echo "native build failed (log: build-native.log)"; exit 1; }
+	rm -f build-native.log
+	touch $(NATIVE_STAMP)
 
 pure:
 	find covetd -name '*.so' -delete

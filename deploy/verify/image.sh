@@ -11,7 +11,8 @@
 #    --check-config of the configs it mounts; promtool check config docker/prometheus.yml.
 # 2. Builds the image with `deploycheck/ctr build`. Image registries are unreachable
 #    here, so PYTHON_IMAGE is a local stand-in for python:3.11-slim (Debian 12 +
-#    Python 3.11, deploy/verify/python-standin.Containerfile), built once.
+#    Python 3.11, deploy/verify/python-standin.Containerfile), built once. Checks it is
+#    the native build (compiled engine, C first step) with no C compiler left in it.
 # 3. Runs it (host network, free ports) and checks: serves / (HTTP 200), the image's
 #    HEALTHCHECK passes (podman healthcheck run), covetd is PID 1 and reaps an orphan,
 #    everything runs as uid 10001 (non-root), /metrics answers, then `podman stop`
@@ -27,7 +28,7 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/../.." && pwd)"
 DC="${DEPLOYCHECK:-$ROOT/../shared/tools/deploycheck}"
 TAG=localhost/covetd:verify
-STANDIN=localhost/covetd-verify/python:3.11-standin
+STANDIN=localhost/covetd-verify/python:3.11-standin-2  # -2: with the Python headers
 STOP_TIMEOUT=30
 NAME="covetd-verify-$$"
 CTR="$DC/ctr"
@@ -96,6 +97,13 @@ ok "image size $((size / 1000000)) MB = base $((base / 1000000)) MB + covetd lay
 cfg=$("$CTR" podman image inspect "$TAG" --format 'user={{.Config.User}} stopsignal={{.Config.StopSignal}} entrypoint={{.Config.Entrypoint}} cmd={{.Config.Cmd}} ports={{.Config.ExposedPorts}}')
 ok "$cfg"
 [ -n "$("$CTR" podman image inspect "$TAG" --format '{{.Config.Healthcheck}}')" ] || fail "no HEALTHCHECK"
+native=$("$CTR" podman run --rm --entrypoint python3 "$TAG" -c \
+  'import covetd.engine.protocol as p, covetd.engine.driver as d; print(p.__file__, d._C_FIRST_STEP is not None)')
+case "$native" in *.so\ True) ok "native build: $native" ;; *) fail "not the native build: $native" ;; esac
+if "$CTR" podman run --rm --entrypoint sh "$TAG" -c 'command -v gcc || command -v cc'; then
+  fail "a C compiler in the final image"
+fi
+ok "no C compiler in the final image"
 
 echo "== run"
 PORT=$(free_port); METRICS_PORT=$(free_port)
