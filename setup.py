@@ -1,5 +1,6 @@
-"""Optional native build: with ``COVETD_MYPYC=1`` the HTTP hot-path modules below are
-compiled with mypyc (``make native``); otherwise covetd is pure Python, as always.
+"""The native build: with ``COVETD_MYPYC=1`` the hot-path modules below are compiled
+with mypyc and the C helpers built (``make run``/``make test`` do it where a C compiler
+is present, and the Docker image; ``pip install`` without it gives pure Python).
 
 Everything else about the package is in ``pyproject.toml``. The compiled modules are
 the same source files: an extension module next to a ``.py`` wins the import, and
@@ -12,9 +13,9 @@ import os
 
 from setuptools import Extension, setup
 
-# The modules every plaintext request runs through (loadtests/bare_cost.py measures
-# them). Only fully typed modules whose classes behave the same compiled belong here;
-# see docs/performance.md#mypyc.
+# The modules every request runs through on the native and the ASGI path
+# (loadtests/bare_cost.py measures them). Only fully typed modules whose classes behave
+# the same compiled belong here; docs/performance.md, "The native build".
 NATIVE_MODULES = [
     "covetd/engine/h1/parser.py",
     "covetd/engine/h1/writer.py",
@@ -31,8 +32,8 @@ NATIVE_MODULES = [
 ]
 
 
-# Hand-written C for what mypyc cannot express (each has a Python twin that is used
-# when it is not built).
+# Hand-written C for what mypyc cannot express; the code that imports each falls back
+# to Python when it is not built.
 C_EXTENSIONS = [
     Extension("covetd.engine._first_step", ["covetd/engine/_first_step.c"]),
 ]
