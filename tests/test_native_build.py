@@ -92,3 +92,18 @@ def test_c_first_step_matches_context_run() -> None:
     with pytest.raises(TypeError):
         first_step(None, never_run)
     never_run.close()
+
+
+@pytest.mark.parametrize("path", native_modules())
+def test_mypyc_attr_decorates_classes_only(path: str) -> None:
+    """Interpreted, ``mypyc_attr`` is a no-op on anything; compiled, it means something
+    only on a class: on a function it silently leaves the class it was meant for
+    without its option (and the native build fails)."""
+    tree = ast.parse((REPO / path).read_text())
+    for node in ast.walk(tree):
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+            for decorator in node.decorator_list:
+                target = decorator.func if isinstance(decorator, ast.Call) else decorator
+                assert not (isinstance(target, ast.Name) and target.id == "mypyc_attr"), (
+                    f"{path}:{node.lineno}: mypyc_attr on function {node.name}"
+                )

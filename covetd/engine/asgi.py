@@ -20,12 +20,12 @@ from typing import Any
 
 from ..app.exceptions import ClientDisconnect, HTTPException
 from .asgi_common import (
-    ASGI_VERSION,
     DISCONNECT,
     AsgiApp,
     ClientDisconnected,
     Message,
-    response_headers,
+    http_scope,
+    response_start,
 )
 from .asgi_websocket import serve_asgi_websocket
 from .cycle import RequestCycle
@@ -86,11 +86,7 @@ class _HttpExchange:
         if kind == "http.response.start":
             if self.started:
                 raise RuntimeError("http.response.start sent twice")
-            status = message["status"]
-            if type(status) is not int or not 100 <= status <= 599:
-                raise RuntimeError(f"invalid status {status!r}")
-            self.status = status
-            self.headers, self.has_length = response_headers(message.get("headers", ()))
+            self.status, self.headers, self.has_length = response_start(message)
             self.started = True
         elif kind == "http.response.body":
             if not self.started or self.complete:
@@ -196,21 +192,7 @@ class AsgiRunner:
             cycle.conn.driver.start(session, cycle.respond, cycle.handler_failed)
             return
         exchange = _HttpExchange(cycle)
-        scope = {
-            "type": "http",
-            "asgi": ASGI_VERSION,
-            "http_version": request.http_version,
-            "server": request.server,
-            "client": request.client,
-            "scheme": request.scheme,
-            "method": request.method,
-            "root_path": "",
-            "path": request.path,
-            "raw_path": request.raw_path,
-            "query_string": request.query_string,
-            "headers": request.raw_headers,
-            "state": self._state.copy(),
-        }
+        scope = http_scope(request, self._state)
         if cycle.conn.server.observer is not None:
             cycle.asgi_scope = scope  # metrics read the route the app's router matched
         try:

@@ -24,7 +24,9 @@ __all__ = [
     "Receive",
     "Send",
     "add_middleware_results",
+    "http_scope",
     "response_headers",
+    "response_start",
 ]
 
 Message = dict[str, Any]
@@ -69,6 +71,36 @@ def response_headers(raw: Any) -> tuple[list[tuple[bytes, bytes]], bool]:
             continue  # framing is the server's business
         headers.append((lowered, value))
     return headers, has_length
+
+
+def http_scope(request: Request, state: dict[str, Any]) -> dict[str, Any]:
+    """The ASGI ``http`` scope of ``request``; ``state`` is the lifespan state, of which
+    each request gets a shallow copy."""
+    return {
+        "type": "http",
+        "asgi": ASGI_VERSION,
+        "http_version": request.http_version,
+        "server": request.server,
+        "client": request.client,
+        "scheme": request.scheme,
+        "method": request.method,
+        "root_path": request.root_path,
+        "path": request.path,
+        "raw_path": request.raw_path,
+        "query_string": request.query_string,
+        "headers": request.raw_headers,
+        "state": state.copy(),
+    }
+
+
+def response_start(message: Message) -> tuple[int, list[tuple[bytes, bytes]], bool]:
+    """An ``http.response.start`` message's status and validated headers, and whether
+    the app set the length itself."""
+    status = message["status"]
+    if type(status) is not int or not 100 <= status <= 599:
+        raise RuntimeError(f"invalid status {status!r}")
+    headers, has_length = response_headers(message.get("headers", ()))
+    return status, headers, has_length
 
 
 @mypyc_attr(native_class=False)  # compiled, a subclass of a builtin must stay a Python class

@@ -14,13 +14,13 @@ from ..app.requests import Request
 from ..app.responses import PlainTextResponse, Response, StreamingResponse
 from .asgi import awaited
 from .asgi_common import (
-    ASGI_VERSION,
     DISCONNECT,
     AsgiApp,
     ClientDisconnected,
     Message,
     add_middleware_results,
-    response_headers,
+    http_scope,
+    response_start,
 )
 from .asgi_websocket import serve_asgi_websocket
 
@@ -76,11 +76,7 @@ class _EndpointExchange:
         if kind == "http.response.start":
             if self.status:
                 raise RuntimeError("http.response.start sent twice")
-            status = message["status"]
-            if type(status) is not int or not 100 <= status <= 599:
-                raise RuntimeError(f"invalid status {status!r}")
-            self.status = status
-            self.headers, self.has_length = response_headers(message.get("headers", ()))
+            self.status, self.headers, self.has_length = response_start(message)
         elif kind == "http.response.body":
             await self._body(message.get("body", b""), message.get("more_body", False))
         else:
@@ -169,21 +165,7 @@ class AsgiEndpoint:
         if channel is not None:
             return await serve_asgi_websocket(self._app, request, channel, self._state)
         exchange = _EndpointExchange(request)
-        scope = {
-            "type": "http",
-            "asgi": ASGI_VERSION,
-            "http_version": request.http_version,
-            "server": request.server,
-            "client": request.client,
-            "scheme": request.scheme,
-            "method": request.method,
-            "root_path": request.root_path,
-            "path": request.path,
-            "raw_path": request.raw_path,
-            "query_string": request.query_string,
-            "headers": request.raw_headers,
-            "state": self._state.copy(),
-        }
+        scope = http_scope(request, self._state)
         add_middleware_results(scope, request)
         task = asyncio.get_running_loop().create_task(
             awaited(self._app(scope, exchange.receive, exchange.send))
