@@ -12,7 +12,7 @@ import signal
 from collections import deque
 from types import FrameType
 
-__all__ = ["HANDLED", "SignalQueue"]
+__all__ = ["HANDLED", "STOPS", "SignalQueue"]
 
 HANDLED = (
     signal.SIGHUP,
@@ -26,13 +26,17 @@ HANDLED = (
     signal.SIGCHLD,
     signal.SIGWINCH,
 )
+#: The signals that stop the master: never the ones dropped when a flood fills the queue.
+STOPS = frozenset({signal.SIGTERM, signal.SIGINT, signal.SIGQUIT})
+#: Signals held between two drains; a sender in a loop can outrun the master.
+QUEUE_LENGTH = 64
 
 
 class SignalQueue:
     """Pending signals, in arrival order; ``fileno()`` becomes readable when one comes."""
 
     def __init__(self) -> None:
-        self._pending: deque[int] = deque(maxlen=64)
+        self._pending: deque[int] = deque(maxlen=QUEUE_LENGTH)
         self._read, self._write = os.pipe()
         os.set_blocking(self._read, False)
         os.set_blocking(self._write, False)
@@ -45,6 +49,11 @@ class SignalQueue:
             signal.signal(signum, self._enqueue)
 
     def _enqueue(self, signum: int, frame: FrameType | None) -> None:
+        # Full (a flood): the newcomer is dropped, not the oldest pending signal, unless
+        # it is a stop signal, which pushes out the oldest. So a TERM is never lost
+        # behind a burst of HUPs; only a later stop signal can push it out.
+        if len(self._pending) >= QUEUE_LENGTH and signum not in STOPS:
+            return
         self._pending.append(signum)
 
     def fileno(self) -> int:

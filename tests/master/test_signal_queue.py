@@ -6,7 +6,7 @@ import os
 import signal
 import threading
 
-from covetd.master.signals import SignalQueue
+from covetd.master.signals import QUEUE_LENGTH, SignalQueue
 
 
 def test_no_signal_is_lost_while_the_master_drains() -> None:
@@ -45,3 +45,26 @@ def test_no_signal_is_lost_while_the_master_drains() -> None:
         os.close(queue._write)
     assert enqueued > 0
     assert drained == enqueued
+
+
+def test_a_stop_signal_survives_a_flood() -> None:
+    """More signals than the queue holds arrive between two drains: the TERM among
+    them is still handed out (the queue used to drop its oldest entries, the TERM
+    with them, once 64 later HUPs had come)."""
+    queue = SignalQueue()
+    flood, stop = signal.SIGHUP, signal.SIGTERM
+    previous = {signum: signal.signal(signum, queue._enqueue) for signum in (flood, stop)}
+    try:
+        for _ in range(100):
+            os.kill(os.getpid(), flood)
+        os.kill(os.getpid(), stop)
+        for _ in range(100):
+            os.kill(os.getpid(), flood)
+        drained = queue.drain()
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+        os.close(queue._read)
+        os.close(queue._write)
+    assert stop in drained
+    assert drained.count(flood) == QUEUE_LENGTH - 1  # bounded: the flood's surplus dropped
