@@ -1,4 +1,4 @@
-"""``mypyc_attr``, the class decorator that tells the optional native build
+"""``mypyc_attr``, the class decorator that tells the native build
 (``setup.py``) how to compile a class; a no-op where mypy is not installed."""
 
 from __future__ import annotations

@@ -3,7 +3,7 @@ handler returned into a Response.
 
 This is the app layer's share of every request on the native path, so it lives apart
 from ``application.py``: no class here is meant to be subclassed and everything is
-fully typed, which lets the optional native build (``setup.py``) compile it.
+fully typed, which lets the native build (``setup.py``) compile it.
 """
 
 from __future__ import annotations
@@ -45,7 +45,7 @@ class Dispatcher:
 
     def __init__(self, app: Covet) -> None:
         self.app = app
-        self.router = app.router
+        self.router = app.router  # held: compiled, a field read instead of a lookup by name
 
     async def dispatch(self, request: Request) -> Response:
         app = self.app

@@ -4,7 +4,7 @@ The engine's parser builds one per request; the framework's ``Request`` is a
 ``RequestHead`` with conveniences on top, so the parser builds the ``Request``
 directly and no fields are copied from one object to another on the hot path.
 
-The engine reads these fields on every request, so the optional native build
+The engine reads these fields on every request, so the native build
 (``setup.py``) compiles this class: compiled engine code then reads and writes them
 as C struct fields instead of looking them up by name. ``Request`` (interpreted,
 with an instance ``__dict__`` for everything else) subclasses it either way.
