@@ -11,9 +11,11 @@ CI=true, where it fails with the reason.
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from collections.abc import Callable
+from pathlib import Path
 
 from support.metrics_server import (
     ITEM_ROUTE,
@@ -26,7 +28,9 @@ from support.metrics_server import (
 )
 from support.process import REPO
 
-PROM_SCRAPE = REPO.parent / "shared" / "tools" / "deploycheck" / "prom-scrape"
+# The shared deploycheck tools: $DEPLOYCHECK, as for deploy/verify/*.sh, else ../shared.
+DEPLOYCHECK = Path(os.environ.get("DEPLOYCHECK", REPO.parent / "shared" / "tools" / "deploycheck"))
+PROM_SCRAPE = DEPLOYCHECK / "prom-scrape"
 SENT = 30
 STANDARD = [
     "covetd_http_requests_total",
@@ -58,7 +62,7 @@ QUERIES = {
 def prom_scrape(url: str) -> tuple[int, dict[str, object]]:
     """Run prom-scrape on ``url``; its exit status and its JSON report."""
     if not PROM_SCRAPE.exists():
-        unavailable(f"{PROM_SCRAPE} is missing (shared/ beside the repository)")
+        unavailable(f"{PROM_SCRAPE} is missing (shared/ beside the repository, or set DEPLOYCHECK)")
     require_tool("prometheus", "apt-get install -y prometheus, or deploycheck's setup")
     command = [sys.executable, str(PROM_SCRAPE), url, "--json", "--scrapes", "2"]
     command += ["--interval", "0.5", "--timeout", "40"]
